@@ -113,5 +113,31 @@ def data_split(
         typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in c.items()))
 
 
+# -------------------------------------------------------------------------------------------- train
+
+
+@app.command("train")
+def train_cmd(
+    config: Path = typer.Option(..., "--config", help="YAML under training/configs/."),
+    overrides: List[str] = typer.Argument(None, help="Dotted overrides, e.g. optim.epochs=1 data.synth.n=500."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoint."),
+    output_dir: Optional[Path] = typer.Option(None, help="Overrides the config's output_dir."),
+) -> None:
+    """Fine-tune the multi-head model; checkpoints every few minutes and at every epoch."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .config import ConfigError, TrainConfig
+    from .train import TrainError, train
+
+    try:
+        cfg = TrainConfig.load(config, overrides or [])
+        result = train(cfg, resume=resume, output_dir=output_dir)
+    except (ConfigError, TrainError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(f"trained {result.steps} steps in {result.minutes:.1f} min; best validation mean macro-F1 {result.best_score:.4f}")
+    typer.echo(f"model: {result.final_dir}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

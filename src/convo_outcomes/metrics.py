@@ -1,0 +1,323 @@
+"""Evaluation metrics per head and per source, calibration (temperature scaling) and report tables.
+
+Torch-free on purpose (numpy + scikit-learn only): the trainer, the baselines, the torch-free runtime
+and the report all score predictions with the same code, so numbers are comparable across systems.
+
+Conventions, so that every number in a report means one thing:
+
+* ``targets[head]`` is an int array of class indices with ``-1`` for "unknown"; unknown records are
+  excluded from that head's metrics (a record may carry some heads' labels and not others).
+* ``macro_f1`` averages F1 over the head's classes that occur in ``y_true`` **or** in the predictions.
+  Classes that never occur in either are left out (they would add an arbitrary 0 or 1), while a class
+  the model predicts but that never occurs still counts, with F1 0, so spurious predictions are
+  penalised. ``per_class_f1`` lists exactly the classes that entered the average.
+* ``auc``: binary heads, ROC-AUC of the positive class (``classes[1]``); multiclass and ordinal heads,
+  the macro average of one-vs-rest ROC-AUC over the classes present in ``y_true``. ``None`` when
+  undefined (fewer than two classes present).
+* ``ece``: top-label expected calibration error with equal-width confidence bins ``(lo, hi]``.
+* ``brier``: multiclass Brier score, the mean over records of ``sum_c (p_c - onehot_c)^2`` (range [0, 2]);
+  binary heads use the same formula, which is twice the one-column binary Brier score.
+* Every value is a plain Python ``int``/``float`` (or ``None``), floats rounded to 4 decimals, so
+  reports are JSON-serialisable as they are.
+
+No ``evaluate`` (Hugging Face) module is wrapped: loading one needs the hub; these are plain
+scikit-learn metrics and ``evaluate_outputs`` is the single entry point.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+
+from .labels import HeadSpec, LabelSpec
+
+logger = logging.getLogger(__name__)
+
+N_BINS = 15
+_EPS = 1e-12
+T_MIN, T_MAX = 0.05, 20.0
+
+
+def _r(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return None
+    return round(x, 4)
+
+
+def _check(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y).astype(np.int64).reshape(-1)
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[0] != y.shape[0]:
+        raise ValueError(f"probs must be [n, num_classes] with n={y.shape[0]}, found shape {probs.shape}")
+    return y, probs
+
+
+# ------------------------------------------------------------------------------------ basic metrics
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> float:
+    """Top-label ECE: sum over bins of (bin share) * |accuracy - mean confidence|."""
+    bins = reliability_bins(probs, y, n_bins)
+    n = sum(b["count"] for b in bins)
+    if n == 0:
+        return float("nan")
+    return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"]))
+
+
+def brier_score(probs: np.ndarray, y: np.ndarray) -> float:
+    """Multiclass Brier: mean over records of the squared distance to the one-hot target."""
+    y, probs = _check(y, probs)
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(len(y)), y] = 1.0
+    return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+
+
+def negative_log_likelihood(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean -log p(true class), probabilities clipped at 1e-12 so one confident miss stays finite."""
+    y, probs = _check(y, probs)
+    return float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], _EPS, 1.0))))
+
+
+def reliability_bins(probs: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> list[dict[str, Any]]:
+    """Equal-width top-label confidence bins ``(lo, hi]`` (the first also holds 0) for reliability plots.
+
+    Each bin: ``lo``, ``hi``, ``confidence`` (mean top probability), ``accuracy`` (share whose argmax is
+    right) and ``count``; empty bins have ``None`` confidence and accuracy.
+    """
+    y, probs = _check(y, probs)
+    conf = probs.max(axis=1) if len(y) else np.zeros(0)
+    correct = (probs.argmax(axis=1) == y) if len(y) else np.zeros(0, dtype=bool)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0, n_bins - 1)
+    out = []
+    for b in range(n_bins):
+        m = idx == b
+        c = int(m.sum())
+        out.append(
+            {
+                "lo": float(edges[b]),
+                "hi": float(edges[b + 1]),
+                "confidence": float(conf[m].mean()) if c else None,
+                "accuracy": float(correct[m].mean()) if c else None,
+                "count": c,
+            }
+        )
+    return out
+
+
+def _auc(head: HeadSpec, y: np.ndarray, probs: np.ndarray) -> float | None:
+    present = sorted(set(y.tolist()))
+    if len(present) < 2:
+        return None
+    if head.type == "binary":
+        return float(roc_auc_score(y == 1, probs[:, 1]))
+    scores = [float(roc_auc_score(y == c, probs[:, c])) for c in present]
+    return float(np.mean(scores))
+
+
+def head_metrics(head: HeadSpec, y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    """All metrics of one head over labelled records (records with ``y_true == -1`` are dropped)."""
+    y, probs = _check(y_true, probs)
+    if probs.shape[1] != head.num_classes:
+        raise ValueError(
+            f"head {head.name!r}: probs have {probs.shape[1]} columns, the head has {head.num_classes} classes"
+        )
+    keep = y >= 0
+    y, probs = y[keep], probs[keep]
+    if np.any(y >= head.num_classes):
+        raise ValueError(f"head {head.name!r}: target index out of range [0, {head.num_classes})")
+    n = int(len(y))
+    support = {c: int(np.sum(y == i)) for i, c in enumerate(head.classes)}
+    if n == 0:
+        return {"n": 0, "accuracy": None, "macro_f1": None, "per_class_f1": {}, "auc": None, "ece": None,
+                "brier": None, "nll": None, "confusion": [[0] * head.num_classes for _ in head.classes],
+                "support": support, **({"mae": None} if head.type == "ordinal" else {})}
+    pred = probs.argmax(axis=1)
+    labels = sorted(set(y.tolist()) | set(pred.tolist()))
+    f1s = f1_score(y, pred, labels=labels, average=None, zero_division=0)
+    out: dict[str, Any] = {
+        "n": n,
+        "accuracy": _r(np.mean(pred == y)),
+        "macro_f1": _r(np.mean(f1s)),
+        "per_class_f1": {head.classes[c]: _r(f) for c, f in zip(labels, f1s)},
+        "auc": _r(_auc(head, y, probs)),
+        "ece": _r(expected_calibration_error(probs, y)),
+        "brier": _r(brier_score(probs, y)),
+        "nll": _r(negative_log_likelihood(probs, y)),
+        "confusion": confusion_matrix(y, pred, labels=list(range(head.num_classes))).astype(int).tolist(),
+        "support": support,
+    }
+    if head.type == "ordinal":
+        out["mae"] = _r(np.mean(np.abs(pred - y)))
+    return out
+
+
+def evaluate_outputs(
+    spec: LabelSpec,
+    targets: Mapping[str, np.ndarray],
+    probs: Mapping[str, np.ndarray],
+    sources: Sequence[str],
+) -> dict[str, Any]:
+    """Metrics per head overall and per head within each source.
+
+    Returns ``{"heads": {HEAD: metrics}, "by_source": {SOURCE: {HEAD: metrics}}}``; a head (or a
+    source's head) with no labelled records is omitted rather than reported with empty numbers.
+    """
+    src = np.asarray([str(s) for s in sources], dtype=object)
+    heads: dict[str, Any] = {}
+    by_source: dict[str, dict[str, Any]] = {}
+    for head in spec:
+        if head.name not in targets or head.name not in probs:
+            continue
+        y = np.asarray(targets[head.name]).astype(np.int64).reshape(-1)
+        p = np.asarray(probs[head.name], dtype=np.float64)
+        if len(y) != len(src) or len(p) != len(src):
+            raise ValueError(
+                f"head {head.name!r}: {len(y)} targets and {len(p)} probability rows for {len(src)} sources"
+            )
+        if not np.any(y >= 0):
+            continue
+        heads[head.name] = head_metrics(head, y, p)
+        for s in sorted(set(src[y >= 0].tolist())):
+            m = src == s
+            by_source.setdefault(s, {})[head.name] = head_metrics(head, y[m], p[m])
+    return {"heads": heads, "by_source": dict(sorted(by_source.items()))}
+
+
+# ------------------------------------------------------------------------------ temperature scaling
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row softmax of ``logits / temperature``, numerically stable."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _nll_at(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
+    z = logits / temperature
+    m = z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(lse - z[np.arange(len(y)), y]))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Temperature minimising held-out NLL, searched over log-temperature in [0.05, 20].
+
+    NLL is convex in 1/T, hence unimodal in log T, so a bounded scalar search finds the optimum.
+    Records with ``y == -1`` are ignored; with no labelled records the temperature is 1.
+    """
+    from scipy.optimize import minimize_scalar
+
+    y, logits = _check(y, logits)
+    keep = y >= 0
+    y, logits = y[keep], logits[keep]
+    if len(y) == 0:
+        logger.warning("fit_temperature: no labelled records; keeping temperature 1.0")
+        return 1.0
+    res = minimize_scalar(
+        lambda lt: _nll_at(logits, y, math.exp(lt)),
+        bounds=(math.log(T_MIN), math.log(T_MAX)),
+        method="bounded",
+        options={"xatol": 1e-5},
+    )
+    t = float(math.exp(res.x))
+    logger.debug("fitted temperature %.4f (NLL %.4f -> %.4f)", t, _nll_at(logits, y, 1.0), float(res.fun))
+    return t
+
+
+def calibration_summary(logits: np.ndarray, y: np.ndarray, temperature: float) -> dict[str, Any]:
+    """ECE, Brier and NLL before (T=1) and after temperature scaling, on labelled records."""
+    y, logits = _check(y, logits)
+    keep = y >= 0
+    y, logits = y[keep], logits[keep]
+
+    def _m(t: float) -> dict[str, float | None]:
+        p = softmax(logits, t)
+        return {
+            "ece": _r(expected_calibration_error(p, y)),
+            "brier": _r(brier_score(p, y)),
+            "nll": _r(negative_log_likelihood(p, y)),
+        }
+
+    return {"n": int(len(y)), "temperature": _r(temperature), "before": _m(1.0), "after": _m(temperature)}
+
+
+# ----------------------------------------------------------------------------------------- tables
+
+
+def _fmt(v: Any, width: int) -> str:
+    if v is None:
+        s = "-"
+    elif isinstance(v, float):
+        s = f"{v:.4f}"
+    else:
+        s = str(v)
+    return s.rjust(width)
+
+
+def _rows(report: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """(head, source, metrics) in head order; source "all" first, then each source."""
+    rows = []
+    for head, m in report.get("heads", {}).items():
+        rows.append((head, "all", m))
+        for src, hm in report.get("by_source", {}).items():
+            if head in hm:
+                rows.append((head, src, hm[head]))
+    return rows
+
+
+def format_report(report: Mapping[str, Any], title: str = "") -> str:
+    """Fixed-width text table of an ``evaluate_outputs`` report: one row per head x source."""
+    cols = [("n", 7), ("accuracy", 9), ("macro_f1", 9), ("auc", 7), ("ece", 7), ("brier", 7)]
+    names = {"macro_f1": "macro-F1", "auc": "AUC", "ece": "ECE", "brier": "Brier"}
+    rows = _rows(report)
+    hw = max([len("head")] + [len(r[0]) for r in rows])
+    sw = max([len("source")] + [len(r[1]) for r in rows])
+    header = "head".ljust(hw) + "  " + "source".ljust(sw) + "".join(
+        "  " + names.get(c, c).rjust(w) for c, w in cols
+    )
+    lines = ([title, "=" * max(len(title), len(header))] if title else []) + [header, "-" * len(header)]
+    if not rows:
+        lines.append("(no labelled records)")
+    for head, src, m in rows:
+        lines.append(
+            head.ljust(hw) + "  " + src.ljust(sw) + "".join("  " + _fmt(m.get(c), w) for c, w in cols)
+        )
+    return "\n".join(lines)
+
+
+def compare_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table of macro-F1 and accuracy per head x source, one column pair per named system.
+
+    Rows are the union over systems (a system missing a row shows "-"); ``n`` is taken from the first
+    system that has the row (all systems are meant to be scored on the same test set).
+    """
+    systems = list(reports)
+    order: list[tuple[str, str]] = []
+    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for name in systems:
+        for head, src, m in _rows(reports[name]):
+            if (head, src) not in cells:
+                order.append((head, src))
+                cells[(head, src)] = {}
+            cells[(head, src)][name] = m
+    header = ["head", "source", "n"] + [f"{s} {k}" for s in systems for k in ("macro-F1", "acc")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
+    for key in order:
+        got = cells[key]
+        n = next(m["n"] for m in got.values())
+        vals = [key[0], key[1], str(n)]
+        for s in systems:
+            m = got.get(s)
+            vals += [_fmt(m.get("macro_f1") if m else None, 0), _fmt(m.get("accuracy") if m else None, 0)]
+        lines.append("| " + " | ".join(vals) + " |")
+    return "\n".join(lines)

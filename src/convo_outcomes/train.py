@@ -1,0 +1,430 @@
+"""Fine-tuning: mixed real + generated data, masked multi-head loss, length-bucketed batches,
+checkpoints that survive a killed session, early stopping, and per-head temperature calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .labels import LabelSpec
+from .metrics import calibration_summary, evaluate_outputs, fit_temperature, softmax
+from .model import OutcomeModel, build_encoder, collate, predict_logits
+from .render import EncodedConversation, Windower
+from .schema import Conversation
+
+logger = logging.getLogger(__name__)
+
+IGNORE = -100
+
+
+class TrainError(RuntimeError):
+    """Training cannot proceed (no data, no labels for any head, corrupt checkpoint)."""
+
+
+@dataclass
+class Example:
+    id: str
+    source: str
+    encoded: EncodedConversation
+    targets: np.ndarray  # int64 [heads], -1 = unknown
+
+
+@dataclass
+class Splits:
+    train: list[Conversation] = field(default_factory=list)
+    validation: list[Conversation] = field(default_factory=list)
+    test: list[Conversation] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+def synth_path(cfg: TrainConfig, cache_dir: Path) -> Path | None:
+    """Generate (once, deterministically) the configured synthetic corpus and return its path."""
+    s = cfg.data.synth
+    if s.n <= 0:
+        return None
+    from .synth import SynthConfig, generate
+
+    extra = {} if s.long_share is None else {"long_share": s.long_share}
+    path = cache_dir / f"synth-n{s.n}-seed{s.seed}" f"{'-long' + str(s.long_share) if s.long_share is not None else ''}.jsonl"
+    if not path.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        generate(n=s.n, seed=s.seed, out=tmp, config=SynthConfig(**extra))
+        tmp.rename(path)
+    return path
+
+
+def load_splits(cfg: TrainConfig, cache_dir: Path) -> Splits:
+    from .data import read_conversations, split_of
+
+    out = Splits()
+    entries: list[tuple[str, Path, int | None, float]] = []
+    for src in cfg.data.sources:
+        p = Path(os.path.expandvars(src.path))
+        if not p.exists():
+            if cfg.data.optional_sources:
+                logger.warning("data source %s not found; skipped (data.optional_sources is true)", p)
+                continue
+            raise TrainError(f"data source {p} not found")
+        entries.append((src.name or p.stem, p, src.max_records, src.weight))
+    sp = synth_path(cfg, cache_dir)
+    if sp is not None:
+        entries.append(("synthetic", sp, None, 1.0))
+    for name, path, max_records, weight in entries:
+        counts = {"train": 0, "validation": 0, "test": 0}
+        for i, conv in enumerate(read_conversations([path])):
+            if max_records is not None and i >= max_records:
+                break
+            part = split_of(conv, seed=cfg.data.split_seed, validation=cfg.data.validation, test=cfg.data.test)
+            getattr(out, part).append(conv)
+            counts[part] += 1
+        out.sources.append({"name": name, "path": str(path), "weight": weight, **counts})
+        logger.info("data %s: %s", name, counts)
+    if not out.train:
+        raise TrainError("no training records: check data.sources and data.synth.n")
+    return out
+
+
+def make_examples(convs: Sequence[Conversation], spec: LabelSpec, windower: Windower, chunk: int = 2048) -> list[Example]:
+    from tqdm.auto import tqdm
+
+    out: list[Example] = []
+    for s in tqdm(range(0, len(convs), chunk), desc="tokenize", unit="chunk", disable=None):
+        part = convs[s : s + chunk]
+        for conv, enc in zip(part, windower.encode_many([c.turns for c in part])):
+            t = [spec[h].target(conv.labels) for h in spec.head_names]
+            out.append(Example(conv.id, conv.source, enc, np.array([-1 if v is None else v for v in t], dtype=np.int64)))
+    return out
+
+
+def length_batches(
+    encoded: Sequence[EncodedConversation],
+    max_tokens: int,
+    max_conversations: int,
+    shuffle_seed: int | None,
+    chunk_factor: int = 64,
+) -> list[np.ndarray]:
+    """Batches of conversation indices with similar shapes; padded cost (windows x longest) <= max_tokens.
+
+    With a seed: shuffle, sort within large chunks, shuffle batch order (randomness without padding waste).
+    """
+    n = len(encoded)
+    order = np.arange(n)
+    rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+    if rng is not None:
+        rng.shuffle(order)
+    key = np.array([(e.n_windows * 1024 + max(e.lengths)) for e in encoded])
+    chunk = max_conversations * chunk_factor
+    batches: list[np.ndarray] = []
+    for s in range(0, n, chunk):
+        part = order[s : s + chunk]
+        part = part[np.argsort(key[part], kind="stable")]
+        cur: list[int] = []
+        cur_w, cur_t = 0, 0
+        for i in part:
+            e = encoded[i]
+            w, t = e.n_windows, max(e.lengths)
+            if cur and ((cur_w + w) * max(cur_t, t) > max_tokens or len(cur) >= max_conversations):
+                batches.append(np.array(cur))
+                cur, cur_w, cur_t = [], 0, 0
+            cur.append(int(i))
+            cur_w += w
+            cur_t = max(cur_t, t)
+        if cur:
+            batches.append(np.array(cur))
+    if rng is not None:
+        perm = rng.permutation(len(batches))
+        batches = [batches[i] for i in perm]
+    return batches
+
+
+def epoch_sample(examples: Sequence[Example], weights: dict[str, float], seed: int) -> list[int]:
+    """Indices for one epoch: sources with weight < 1 are subsampled, > 1 repeated (fresh draw per epoch)."""
+    rng = random.Random(seed)
+    by_src: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_src.setdefault(ex.source, []).append(i)
+    out: list[int] = []
+    for src, idx in sorted(by_src.items()):
+        w = weights.get(src, 1.0)
+        whole, frac = int(w), w - int(w)
+        out.extend(idx * whole)
+        if frac > 0:
+            out.extend(rng.sample(idx, int(round(frac * len(idx)))))
+    return out
+
+
+def class_weights(examples: Sequence[Example], spec: LabelSpec, power: float) -> list[torch.Tensor]:
+    """Per-head class weights (count^-power, normalised to mean 1 over seen classes) for imbalance."""
+    targets = np.stack([e.targets for e in examples])
+    out = []
+    for j, h in enumerate(spec):
+        col = targets[:, j]
+        counts = np.bincount(col[col >= 0], minlength=h.num_classes).astype(np.float64)
+        w = np.where(counts > 0, np.power(np.maximum(counts, 1), -power), 0.0)
+        seen = w > 0
+        if seen.any():
+            w[seen] /= w[seen].mean()
+        w[~seen] = 1.0
+        out.append(torch.tensor(w, dtype=torch.float32))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- loop
+
+
+def masked_loss(
+    logits: dict[str, torch.Tensor], targets: torch.Tensor, spec: LabelSpec, weights: list[torch.Tensor], head_weights: dict[str, float]
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum of per-head cross-entropies over the records that carry that head's label."""
+    total = logits[spec.head_names[0]].new_zeros(())
+    parts: dict[str, float] = {}
+    for j, name in enumerate(spec.head_names):
+        y = targets[:, j]
+        if not (y >= 0).any():
+            continue
+        loss = nn.functional.cross_entropy(logits[name], y.clamp_min(-1).masked_fill(y < 0, IGNORE), weight=weights[j], ignore_index=IGNORE)
+        total = total + head_weights.get(name, 1.0) * loss
+        parts[name] = float(loss.detach())
+    return total, parts
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _optimizer(model: OutcomeModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    enc, heads = [], []
+    for n, p in model.named_parameters():
+        (enc if n.startswith("encoder.") else heads).append(p)
+    return torch.optim.AdamW(
+        [
+            {"params": enc, "lr": cfg.optim.lr_encoder},
+            {"params": heads, "lr": cfg.optim.lr_heads},
+        ],
+        weight_decay=cfg.optim.weight_decay,
+    )
+
+
+def _schedule(opt: torch.optim.Optimizer, total: int, warmup: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+def validation_score(model: OutcomeModel, examples: Sequence[Example], pad_id: int) -> tuple[float, dict[str, Any], dict[str, np.ndarray]]:
+    """Mean macro-F1 over heads that have validation labels (what early stopping watches)."""
+    logits = predict_logits(model, [e.encoded for e in examples], pad_id)
+    targets = np.stack([e.targets for e in examples])
+    spec = model.spec
+    report = evaluate_outputs(
+        spec,
+        {h: targets[:, j] for j, h in enumerate(spec.head_names)},
+        {h: softmax(logits[h]) for h in spec.head_names},
+        [e.source for e in examples],
+    )
+    f1s = [m["macro_f1"] for m in report["heads"].values()]
+    return (float(np.mean(f1s)) if f1s else 0.0), report, logits
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    final_dir: Path
+    steps: int
+    epochs_done: int
+    best_score: float
+    minutes: float
+    validation: dict[str, Any]
+    calibration: dict[str, Any]
+
+
+def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None = None) -> TrainResult:
+    """Train per config; with ``resume`` continue from ``<output_dir>/checkpoint`` at the same step."""
+    from tqdm.auto import tqdm
+
+    out = Path(output_dir or cfg.output_dir)
+    ckpt_dir = out / "checkpoint"
+    if out.exists() and not resume and (ckpt_dir / "state.pt").exists():
+        raise TrainError(f"{out} already holds a checkpoint: pass --resume to continue, or choose another output_dir")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    _set_seed(cfg.seed)
+    if cfg.optim.threads:
+        torch.set_num_threads(cfg.optim.threads)
+
+    spec = LabelSpec.load(cfg.label_spec) if cfg.label_spec else LabelSpec.default()
+    encoder, tok_file = build_encoder(
+        cfg.model.base, tiny_hidden=cfg.model.tiny_hidden, tiny_layers=cfg.model.tiny_layers, attn_implementation=cfg.model.attn_implementation
+    )
+    model = OutcomeModel(encoder, spec, cfg.window, dropout=cfg.model.dropout)
+    windower = Windower.from_file(tok_file, cfg.window)
+
+    splits = load_splits(cfg, out / "cache")
+    train_ex = make_examples(splits.train, spec, windower)
+    val_ex = make_examples(splits.validation, spec, windower)
+    labelled = {h: int(sum(e.targets[j] >= 0 for e in train_ex)) for j, h in enumerate(spec.head_names)}
+    logger.info("training records %d, validation %d; labelled per head %s", len(train_ex), len(val_ex), labelled)
+    if not any(labelled.values()):
+        raise TrainError(f"no training record carries a label for any head; label fields read: {spec.label_fields()}")
+    (out / "data_sources.json").write_text(json.dumps({"sources": splits.sources, "labelled_per_head": labelled}, indent=2))
+
+    weights_by_src = {s["name"]: s["weight"] for s in splits.sources}
+    cw = class_weights(train_ex, spec, cfg.optim.class_weight_power)
+    steps_per_epoch = len(
+        length_batches([train_ex[i].encoded for i in epoch_sample(train_ex, weights_by_src, cfg.seed)], cfg.optim.max_tokens, cfg.optim.max_conversations, cfg.seed)
+    )
+    total_steps = cfg.optim.max_steps or steps_per_epoch * cfg.optim.epochs
+    opt = _optimizer(model, cfg)
+    sched = _schedule(opt, total_steps, int(cfg.optim.warmup_ratio * total_steps))
+
+    state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best": -1.0, "bad_epochs": 0, "elapsed": 0.0, "history": []}
+    if resume and (ckpt_dir / "state.pt").exists():
+        saved = torch.load(ckpt_dir / "state.pt", weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+        torch.set_rng_state(saved["torch_rng"])
+        logger.info("resumed at epoch %d batch %d (step %d)", state["epoch"], state["batch_in_epoch"], state["step"])
+
+    def save_checkpoint() -> None:
+        tmp = out / "checkpoint.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "state": state, "torch_rng": torch.get_rng_state()},
+            tmp / "state.pt",
+        )
+        if ckpt_dir.exists():
+            shutil.rmtree(ckpt_dir)
+        tmp.rename(ckpt_dir)
+
+    pad_id = windower.pad_id
+    started = time.monotonic() - state["elapsed"]
+    last_ckpt = time.monotonic()
+    budget_s = cfg.optim.max_minutes * 60 if cfg.optim.max_minutes else math.inf
+    stop = False
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.optim.bf16 else torch.autocast("cpu", enabled=False)
+    while state["epoch"] < cfg.optim.epochs and not stop:
+        epoch = state["epoch"]
+        sample = epoch_sample(train_ex, weights_by_src, cfg.seed + epoch)
+        batches = length_batches([train_ex[i].encoded for i in sample], cfg.optim.max_tokens, cfg.optim.max_conversations, cfg.seed + epoch)
+        model.train()
+        bar = tqdm(total=len(batches), initial=state["batch_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch", disable=None)
+        for b in range(state["batch_in_epoch"], len(batches)):
+            idx = [sample[i] for i in batches[b]]
+            batch = collate([train_ex[i].encoded for i in idx], pad_id)
+            targets = torch.from_numpy(np.stack([train_ex[i].targets for i in idx]))
+            with autocast:
+                logits, _ = model(**batch)
+            loss, parts = masked_loss(logits, targets, spec, cw, cfg.optim.head_weights)
+            opt.zero_grad(set_to_none=True)
+            if loss.requires_grad:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
+                opt.step()
+            sched.step()
+            state["step"] += 1
+            state["batch_in_epoch"] = b + 1
+            state["elapsed"] = time.monotonic() - started
+            bar.set_postfix(loss=f"{float(loss):.3f}", step=state["step"])
+            bar.update(1)
+            if state["step"] % 50 == 0:
+                logger.info("step %d loss %.4f %s", state["step"], float(loss), {k: round(v, 3) for k, v in parts.items()})
+            if time.monotonic() - last_ckpt > cfg.optim.checkpoint_minutes * 60:
+                save_checkpoint()
+                last_ckpt = time.monotonic()
+            if state["elapsed"] > budget_s or (cfg.optim.max_steps and state["step"] >= cfg.optim.max_steps):
+                stop = True
+                break
+        bar.close()
+        epoch_done = state["batch_in_epoch"] >= len(batches)
+        score, report, _ = validation_score(model, val_ex, pad_id) if val_ex else (0.0, {}, {})
+        state["history"].append({"epoch": epoch + 1, "complete": epoch_done, "step": state["step"], "val_mean_macro_f1": round(score, 4), "minutes": round(state["elapsed"] / 60, 1)})
+        logger.info("epoch %d%s: validation mean macro-F1 %.4f", epoch + 1, "" if epoch_done else " (partial)", score)
+        if score > state["best"]:
+            state["best"], state["bad_epochs"] = score, 0
+            model.save(out / "best", tok_file)
+        else:
+            state["bad_epochs"] += 1
+        if epoch_done:
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+        save_checkpoint()
+        last_ckpt = time.monotonic()
+        if state["bad_epochs"] >= cfg.optim.patience:
+            logger.info("early stopping: no improvement for %d epochs", state["bad_epochs"])
+            break
+
+    best = OutcomeModel.load(out / "best") if (out / "best").exists() else model
+    calib = calibrate(best, val_ex, pad_id)
+    _, val_report, _ = validation_score(best, val_ex, pad_id) if val_ex else (0.0, {}, {})
+    final = out / "final"
+    best.save(
+        final,
+        tok_file,
+        extra={
+            "training": {
+                "config": cfg.to_dict(),
+                "data_sources": splits.sources,
+                "labelled_per_head": labelled,
+                "history": state["history"],
+                "steps": state["step"],
+                "minutes": round(state["elapsed"] / 60, 1),
+                "versions": _versions(),
+            },
+            "calibration": calib,
+        },
+    )
+    (final / "validation_metrics.json").write_text(json.dumps(val_report, indent=2))
+    return TrainResult(out, final, state["step"], state["epoch"], state["best"], state["elapsed"] / 60, val_report, calib)
+
+
+def calibrate(model: OutcomeModel, val_ex: Sequence[Example], pad_id: int) -> dict[str, Any]:
+    """Fit one temperature per head on validation logits; store them in the model's buffer."""
+    if not val_ex:
+        return {}
+    logits = predict_logits(model, [e.encoded for e in val_ex], pad_id)
+    targets = np.stack([e.targets for e in val_ex])
+    temps, summary = [], {}
+    for j, h in enumerate(model.head_names):
+        keep = targets[:, j] >= 0
+        if keep.sum() < 20 or len(np.unique(targets[keep, j])) < 2:
+            temps.append(1.0)
+            summary[h] = {"n": int(keep.sum()), "temperature": 1.0, "note": "too few validation labels; not calibrated"}
+            continue
+        t = fit_temperature(logits[h][keep], targets[keep, j])
+        temps.append(t)
+        summary[h] = {"n": int(keep.sum()), "temperature": round(t, 4), **calibration_summary(logits[h][keep], targets[keep, j], t)}
+    model.temperatures.copy_(torch.tensor(temps))
+    return summary
+
+
+def _versions() -> dict[str, str]:
+    import transformers
+
+    from . import __version__
+
+    return {"convo_outcomes": __version__, "torch": torch.__version__, "transformers": transformers.__version__}

