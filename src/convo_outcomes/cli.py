@@ -52,6 +52,7 @@ def data_validate(
     max_turns: int = typer.Option(2000, help="Reject conversations with more turns."),
     max_turn_chars: int = typer.Option(20_000, help="Reject turns longer than this."),
     max_conversation_chars: int = typer.Option(400_000, help="Reject conversations longer than this."),
+    strict: bool = typer.Option(False, "--strict", help="Reject records with any blank turn (default: warn, keep)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON."),
 ) -> None:
     """Check archives against the conversation contract; exit 1 when anything was rejected."""
@@ -64,7 +65,10 @@ def data_validate(
             input_format=input_format,
             columns=ColumnMap(id=id_column, turns=turns_column, transcript=transcript_column),
             limits=Limits(
-                max_turns=max_turns, max_turn_chars=max_turn_chars, max_conversation_chars=max_conversation_chars
+                max_turns=max_turns,
+                max_turn_chars=max_turn_chars,
+                max_conversation_chars=max_conversation_chars,
+                empty_turns="reject" if strict else "warn",
             ),
         )
     except DataError as e:

@@ -87,26 +87,6 @@ class _HeadsGraph(nn.Module):
         )
 
 
-def merge_windows(stats: dict[str, np.ndarray], groups: Sequence[np.ndarray], counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact attention pooling over all windows of each conversation from per-window statistics.
-
-    ``groups[i]`` holds the window rows of conversation i. Returns pooled ``[B, heads, H]`` and mean ``[B, H]``.
-    """
-    smax, esum, wsum, ssum = stats["score_max"], stats["exp_sum"], stats["weighted_sum"], stats["state_sum"]
-    b = len(groups)
-    heads, hidden = wsum.shape[1], wsum.shape[2]
-    pooled = np.zeros((b, heads, hidden), dtype=np.float32)
-    mean = np.zeros((b, hidden), dtype=np.float32)
-    for i, rows in enumerate(groups):
-        m = smax[rows]  # [w, heads]
-        top = m.max(axis=0)
-        scale = np.exp(m - top)  # [w, heads]
-        z = (esum[rows] * scale).sum(0)  # [heads]
-        pooled[i] = (wsum[rows] * scale[:, :, None]).sum(0) / np.maximum(z, 1e-30)[:, None]
-        mean[i] = ssum[rows].sum(0) / max(float(counts[rows].sum()), 1.0)
-    return pooled, mean
-
-
 @dataclass
 class ExportResult:
     output: Path

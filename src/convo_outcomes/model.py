@@ -65,7 +65,9 @@ def build_encoder(base: str, *, tiny_hidden: int = 32, tiny_layers: int = 2, att
     folder = minilm_dir() if base == "minilm" else Path(base)
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"model.base {base!r}: no config.json in {folder}; expected a local encoder folder")
-    enc = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation=attn_implementation)
+    enc = AutoModel.from_pretrained(
+        str(folder), local_files_only=True, attn_implementation=attn_implementation, add_pooling_layer=False
+    )
     return enc, folder / "tokenizer.json"
 
 

@@ -54,13 +54,15 @@ def _turn_parts(turn: Any) -> tuple[str, str]:
 
 
 def render_turn(turn: Any) -> str:
+    """A blank turn renders as nothing (no marker either), so it adds no tokens but keeps its index."""
     speaker, text = _turn_parts(turn)
-    return f"{SPEAKER_MARKERS.get(speaker, speaker + ':')} {' '.join(text.split())}"
+    words = " ".join(text.split())
+    return f"{SPEAKER_MARKERS.get(speaker, speaker + ':')} {words}" if words else ""
 
 
 def render_text(turns: Sequence[Any]) -> str:
     """The whole conversation as one string (for text baselines and debugging)."""
-    return "\n".join(render_turn(t) for t in turns)
+    return "\n".join(r for r in (render_turn(t) for t in turns) if r)
 
 
 @dataclass

@@ -23,15 +23,15 @@ class Turn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     speaker: Speaker
-    text: str = Field(min_length=1)
+    # Blank text is allowed here (public sources have silent/stripped turns, e.g. 67 in MultiDoGO);
+    # the reader reports each one as a warning, rejects a conversation with no text at all, and
+    # renders blank turns as nothing, so turn indices stay those of the source.
+    text: str
     start_s: float | None = Field(default=None, ge=0)
 
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("turn text is blank (only whitespace)")
-        return v
+    @property
+    def blank(self) -> bool:
+        return not self.text.strip()
 
 
 class Meta(BaseModel):
@@ -89,6 +89,9 @@ class Conversation(BaseModel):
     def group_key(self) -> str:
         """What keeps a customer's conversations together in one split."""
         return f"customer:{self.meta.customer_id}" if self.meta.customer_id else f"id:{self.id}"
+
+    def blank_turns(self) -> list[int]:
+        return [i for i, t in enumerate(self.turns) if t.blank]
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
