@@ -56,6 +56,24 @@ def columns_for(scorer: Scorer) -> list[str]:
     return cols
 
 
+def arrow_schema(scorer: Scorer):
+    """Explicit Parquet schema, so a part whose meta column happens to be all null still fits."""
+    import pyarrow as pa
+
+    fields = []
+    for c in columns_for(scorer):
+        if c in ("index", "n_tokens", "n_windows", "windows_dropped"):
+            t = pa.int64()
+        elif c.endswith("_evidence"):
+            t = pa.list_(pa.int64())
+        elif c.endswith("_confidence") or "_p_" in c or c == "meta_account_value":
+            t = pa.float64()
+        else:
+            t = pa.string()
+        fields.append(pa.field(c, t))
+    return pa.schema(fields)
+
+
 def prediction_row(pred: Prediction, item: Item, input_name: str, scorer: Scorer) -> dict[str, Any]:
     conv = item.conversation
     assert conv is not None
@@ -127,8 +145,8 @@ class ScoreSummary:
 class _Writer:
     """Appends rows as JSONL or CSV and reports its byte length; Parquet goes to part files."""
 
-    def __init__(self, path: Path, fmt: str, columns: list[str], progress: Progress):
-        self.path, self.fmt, self.columns = path, fmt, columns
+    def __init__(self, path: Path, fmt: str, columns: list[str], progress: Progress, schema: Any = None):
+        self.path, self.fmt, self.columns, self.schema = path, fmt, columns, schema
         self.progress = progress
         if fmt == "parquet":
             self.parts_dir = path.with_name(path.name + ".parts")
@@ -157,7 +175,7 @@ class _Writer:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pylist(rows)
+            table = pa.Table.from_pylist(rows, schema=self.schema)
             final = self.parts_dir / f"part-{self.progress.parts:06d}.parquet"
             tmp = final.with_suffix(".tmp")
             pq.write_table(table, tmp)
@@ -190,15 +208,10 @@ class _Writer:
 
         parts = sorted(self.parts_dir.glob("part-*.parquet"))
         tmp = self.path.with_name(self.path.name + ".tmp")
-        writer = None
-        for p in parts:
-            t = pq.read_table(p)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, t.schema)
-            writer.write_table(t.cast(writer.schema))
-        if writer is not None:
-            writer.close()
-            os.replace(tmp, self.path)
+        with pq.ParquetWriter(tmp, self.schema) as writer:
+            for p in parts:
+                writer.write_table(pq.read_table(p, schema=self.schema))
+        os.replace(tmp, self.path)
         for p in parts:
             p.unlink()
         self.parts_dir.rmdir()
@@ -242,6 +255,7 @@ def score_archive(
     output: str | Path,
     rejects: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     batch_size: int = 64,
     workers: int = 0,
     threads: int | None = None,
@@ -261,7 +275,7 @@ def score_archive(
 
     output = Path(output)
     fmt = output_format(output)
-    rejects_path = Path(rejects) if rejects else output.with_name(output.name.split(".")[0] + ".rejects.jsonl")
+    rejects_path = Path(rejects) if rejects else output.with_name(output.name[: -len("." + fmt)] + ".rejects.jsonl")
     progress_path = output.with_name(output.name + ".progress.json")
     sources = expand_paths(inputs, input_format)
     input_names = [str(p) for p, _ in sources]
@@ -283,16 +297,20 @@ def score_archive(
         logger.info("resuming at input %d record %d (%d rows already out)", prog.file_index, prog.next_index, prog.rows)
         resumed = True
     else:
-        if not resume and progress_path.exists() and not Progress.load(progress_path).finished:
-            raise ScoreError(f"{output} has an unfinished run ({progress_path}); pass --resume to continue it or delete the progress file")
+        if not (resume or overwrite) and progress_path.exists() and not Progress.load(progress_path).finished:
+            raise ScoreError(f"{output} has an unfinished run ({progress_path}); pass --resume to continue it or --overwrite to start over")
         prog = Progress(PROGRESS_VERSION, input_names, scorer.version, str(output))
         for p in (output, rejects_path):
             if p.exists():
                 p.unlink()
+        parts = output.with_name(output.name + ".parts")
+        if parts.exists():
+            for p in parts.iterdir():
+                p.unlink()
         resumed = False
     output.parent.mkdir(parents=True, exist_ok=True)
     cols = columns_for(scorer)
-    writer = _Writer(output, fmt, cols, prog)
+    writer = _Writer(output, fmt, cols, prog, arrow_schema(scorer) if fmt == "parquet" else None)
     rej = open(rejects_path, "r+b" if rejects_path.exists() else "w+b")
     rej.truncate(prog.rejects_bytes)
     rej.seek(prog.rejects_bytes)

@@ -143,5 +143,97 @@ def train_cmd(
     typer.echo(f"model: {result.final_dir}")
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Path = typer.Option(..., "--model", help="An exported model folder (models/NAME) or a training checkpoint folder."),
+    data: List[Path] = typer.Option(..., "--data", help="Labelled conversations (JSONL/CSV/Parquet); repeatable."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report here."),
+    split: str = typer.Option("all", help="all, or train/validation/test: only records the model's split assigns there."),
+    baselines: List[str] = typer.Option([], "--baseline", help="tfidf_lr and/or frozen_lr, trained on --train's train split."),
+    train_data: List[Path] = typer.Option([], "--train", help="Training files for the baselines (the model's sources)."),
+) -> None:
+    """Per-head, per-source metrics (accuracy, macro-F1, AUC, ECE, Brier, confusion) on labelled data."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .data import DataError
+    from .metrics import compare_table, evaluate_model, format_report
+
+    encoder_dir = None
+    if "frozen_lr" in baselines:
+        from .model import minilm_dir
+
+        encoder_dir = minilm_dir()
+    try:
+        report = evaluate_model(model, data, split=split, baselines=baselines, train_data=train_data, encoder_dir=encoder_dir)
+    except (DataError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(format_report(report, title=f"{model} on {', '.join(map(str, data))} (split: {split})"))
+    if report.get("baselines"):
+        typer.echo("")
+        typer.echo(compare_table({"fine-tuned": report, **report["baselines"]}))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2))
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Training output folder (runs/NAME/final)."),
+    output: Path = typer.Option(..., "--output", help="Model folder to write, e.g. models/default."),
+    quantize: str = typer.Option("int8", help="int8 (dynamic, per-channel) or none."),
+    validation: List[Path] = typer.Option([], "--validation", help="Labelled data for the int8 metric-change check."),
+    split: str = typer.Option("validation", help="Which split of --validation files to use (the model's split)."),
+    max_validation: int = typer.Option(2000, help="Cap on validation records for the parity check."),
+) -> None:
+    """ONNX export (encoder int8 + heads fp32), model card, manifest, and a parity check against torch."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .export import ExportError, export_model
+    from .metrics import _split_settings, load_eval_data
+
+    val = None
+    if validation:
+        cfg = json.loads((checkpoint / "outcome_config.json").read_text())
+        val = load_eval_data(validation, split, _split_settings(cfg))[:max_validation]
+    try:
+        result = export_model(checkpoint, output, quantize=quantize, validation=val)
+    except ExportError as e:
+        _fail(str(e))
+    typer.echo(json.dumps(result.parity, indent=2))
+    typer.echo(f"exported to {result.output}: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(result.files.items())))
+
+
+@app.command("score")
+def score_cmd(
+    inputs: List[Path] = typer.Argument(..., help="Archives: JSONL/CSV/Parquet files or folders."),
+    model: Path = typer.Option(Path("models/default"), "--model", help="Exported model folder."),
+    output: Path = typer.Option(..., "--output", help="Scores file: .jsonl, .csv or .parquet."),
+    rejects: Optional[Path] = typer.Option(None, help="Rejects file (default: next to the output)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run: no lost, no duplicated rows."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over even if an unfinished run exists."),
+    batch_size: int = typer.Option(64, help="Conversations per scoring call."),
+    workers: int = typer.Option(0, help="Worker processes (each one onnxruntime thread); 0 = in process."),
+    threads: Optional[int] = typer.Option(None, help="onnxruntime threads in process (default: all cores)."),
+    input_format: Optional[str] = typer.Option(None, "--format", help="jsonl, csv, parquet or text; default: by suffix."),
+    engine: str = typer.Option("local", help="local (this machine)."),
+) -> None:
+    """Score archives: one row per conversation with labels, probabilities, confidence and evidence."""
+    from .batch import ScoreError, score_archive
+    from .data import DataError
+    from .runtime import ModelLoadError
+
+    if engine != "local":
+        _fail(f"--engine {engine!r} is not available; expected 'local'")
+    try:
+        summary = score_archive(
+            inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, workers=workers, threads=threads, input_format=input_format
+        )
+    except (ScoreError, DataError, ModelLoadError) as e:
+        _fail(str(e))
+    typer.echo(summary.to_text())
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -321,3 +322,83 @@ def compare_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
             vals += [_fmt(m.get("macro_f1") if m else None, 0), _fmt(m.get("accuracy") if m else None, 0)]
         lines.append("| " + " | ".join(vals) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- model evaluation
+
+
+def model_logits(model_path: str | Path, conversations: Sequence[Any]) -> tuple[dict[str, np.ndarray], dict[str, float], LabelSpec, dict[str, Any]]:
+    """Raw logits, temperatures, spec and config of an exported ONNX folder or a torch checkpoint folder."""
+    path = Path(model_path)
+    if (path / "manifest.json").exists():
+        from .runtime import Scorer
+
+        scorer = Scorer.load(path)
+        return scorer.logits(conversations), scorer.temperatures, scorer.spec, scorer.config
+    if (path / "outcome_config.json").exists():
+        import json
+
+        from .model import OutcomeModel, predict_logits
+        from .render import Windower
+
+        model = OutcomeModel.load(path)
+        windower = Windower.from_file(path / "tokenizer.json", model.window)
+        encoded = windower.encode_many([c.turns for c in conversations])
+        temps = dict(zip(model.head_names, model.temperatures.tolist()))
+        config = json.loads((path / "outcome_config.json").read_text())
+        return predict_logits(model, encoded, windower.pad_id, progress=True), temps, model.spec, config
+    raise FileNotFoundError(f"{path}: neither an exported model folder (manifest.json) nor a training checkpoint (outcome_config.json)")
+
+
+def _split_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    data = (config.get("training") or {}).get("config", {}).get("data", {})
+    return {"seed": data.get("split_seed", 0), "validation": data.get("validation", 0.1), "test": data.get("test", 0.1)}
+
+
+def load_eval_data(paths: Sequence[str | Path], split: str | None, settings: Mapping[str, Any]) -> list[Any]:
+    """Conversations from ``paths``; with ``split`` only those the model's split assigns to it."""
+    from .data import read_conversations, split_of
+
+    out = []
+    for conv in read_conversations(list(paths)):
+        if split in (None, "all") or split_of(conv, **settings) == split:
+            out.append(conv)
+    return out
+
+
+def evaluate_model(
+    model: str | Path,
+    data: Sequence[str | Path],
+    split: str | None = None,
+    baselines: Sequence[str] = (),
+    train_data: Sequence[str | Path] = (),
+    encoder_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Per-head and per-source metrics of a model on ``data`` (optionally only its held-out ``split``),
+    with uncalibrated ECE/Brier beside the calibrated ones and, when asked, baselines trained on the
+    ``train`` split of ``train_data`` and scored on exactly the same records."""
+    from .data import split_of
+
+    _, _, _, config = model_logits(model, [])
+    settings = _split_settings(config)
+    convs = load_eval_data(data, split, settings)
+    if not convs:
+        raise ValueError(f"no records to evaluate in {[str(d) for d in data]} (split {split!r})")
+    logits, temps, spec, config = model_logits(model, convs)
+    targets = {h.name: np.array([-1 if (t := h.target(c.labels)) is None else t for c in convs]) for h in spec}
+    sources = [c.source for c in convs]
+    report = evaluate_outputs(spec, targets, {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}, sources)
+    raw = evaluate_outputs(spec, targets, {h: softmax(logits[h]) for h in spec.head_names}, sources)
+    report["uncalibrated"] = {h: {"ece": m["ece"], "brier": m["brier"]} for h, m in raw["heads"].items()}
+    report["model"] = {"path": str(model), "name": config.get("name"), "version": config.get("version"), "temperatures": temps}
+    report["data"] = {"paths": [str(d) for d in data], "split": split or "all", "split_settings": settings, "n": len(convs)}
+    if baselines:
+        from .baselines import run_baselines
+        from .data import read_conversations
+
+        train = [c for c in read_conversations(list(train_data)) if split_of(c, **settings) == "train"]
+        if not train:
+            raise ValueError("baselines need training records: pass --train with the model's training files")
+        report["baselines"] = run_baselines(spec, train, convs, Path(encoder_dir) if encoder_dir else None, which=baselines)
+        report["baselines_train_n"] = len(train)
+    return report

@@ -1,0 +1,88 @@
+"""The torch-free runtime on the checked-in tiny bundle: integrity, shapes, invariances, evidence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convo_outcomes.runtime import ModelLoadError, Scorer
+
+CONVS = [
+    {"id": "a", "turns": [{"speaker": "customer", "text": "my card was charged twice"}, {"speaker": "agent", "text": "refunded"}]},
+    {"id": "b", "turns": [{"speaker": "customer", "text": f"step {i} still broken"} for i in range(80)]},
+    {"id": "c", "turns": [{"speaker": "customer", "text": "hi"}, {"speaker": "agent", "text": "   "}, {"speaker": "customer", "text": "cancel my plan"}]},
+]
+
+
+def test_runtime_never_imports_torch(tiny_model: Path) -> None:
+    code = (
+        "import sys; from convo_outcomes.runtime import Scorer; "
+        f"s = Scorer.load({str(tiny_model)!r}); s.score([{{'id': 'x', 'turns': [{{'speaker': 'customer', 'text': 'hello'}}]}}]); "
+        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_scores_are_distributions_with_valid_evidence(tiny_model: Path) -> None:
+    scorer = Scorer.load(tiny_model)
+    preds = scorer.score(CONVS)
+    assert [p.id for p in preds] == ["a", "b", "c"]
+    for conv, p in zip(CONVS, preds):
+        assert p.model_version == scorer.version
+        for h in scorer.head_names:
+            r = p.heads[h]
+            assert list(r.probs) == list(scorer.spec[h].classes)
+            assert sum(r.probs.values()) == pytest.approx(1.0, abs=1e-5)
+            assert r.label == max(r.probs, key=r.probs.get) and r.confidence == r.probs[r.label]
+            assert r.evidence and all(0 <= t < len(conv["turns"]) for t in r.evidence)
+            assert 1 not in r.evidence or conv["id"] != "c"  # a blank turn carries no tokens, so no evidence
+    assert preds[1].n_windows > 1  # the long call is windowed, not truncated
+    assert preds[1].windows_dropped == 0
+
+
+def test_result_does_not_depend_on_batching_or_cache(tiny_model: Path) -> None:
+    """Dynamic int8 scales activations per batch, so logits move slightly (bounded) with batch mates."""
+    scorer = Scorer.load(tiny_model, max_tokens=512)
+    together = scorer.logits(CONVS)
+    cached = Scorer.load(tiny_model, cache_bytes=1 << 20)
+    for i, conv in enumerate(CONVS):
+        alone = Scorer.load(tiny_model).logits([conv])
+        for h in scorer.head_names:
+            np.testing.assert_allclose(together[h][i], alone[h][0], atol=2e-3)
+    first = cached.logits(CONVS)
+    second = cached.logits(CONVS)
+    assert cached.cache is not None and cached.cache.hits >= sum(1 for _ in CONVS)
+    for h in scorer.head_names:
+        np.testing.assert_allclose(first[h], together[h], atol=2e-3)
+        np.testing.assert_array_equal(first[h], second[h])
+
+
+def test_corrupt_or_foreign_model_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "m"
+    shutil.copytree(tiny_model, bad)
+    data = bytearray((bad / "heads.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (bad / "heads.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=r"heads.onnx: sha256 differs"):
+        Scorer.load(bad)
+    (bad / "tokenizer.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"tokenizer.json: missing"):
+        Scorer.load(bad)
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["render_version"] = "something-else"
+    (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="config.json"):
+        Scorer.load(other)  # manifest catches the edit first
+    with pytest.raises(ModelLoadError, match="render"):
+        Scorer.load(other, verify=False)
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        Scorer.load(tmp_path)
