@@ -205,6 +205,18 @@ def export_cmd(
     typer.echo(f"exported to {result.output}: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(result.files.items())))
 
 
+@app.command("card")
+def card_cmd(
+    model: Path = typer.Argument(..., help="Exported model folder."),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="An evaluate --json report to include."),
+) -> None:
+    """Regenerate a model folder's card (README.md), metrics.json and manifest."""
+    from .export import write_card
+
+    report = json.loads(metrics.read_text()) if metrics else None
+    typer.echo(f"wrote {write_card(model, report)}")
+
+
 @app.command("score")
 def score_cmd(
     inputs: List[Path] = typer.Argument(..., help="Archives: JSONL/CSV/Parquet files or folders."),

@@ -349,10 +349,10 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
             state["step"] += 1
             state["batch_in_epoch"] = b + 1
             state["elapsed"] = time.monotonic() - started
-            bar.set_postfix(loss=f"{float(loss):.3f}", step=state["step"])
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", step=state["step"])
             bar.update(1)
             if state["step"] % 50 == 0:
-                logger.info("step %d loss %.4f %s", state["step"], float(loss), {k: round(v, 3) for k, v in parts.items()})
+                logger.info("step %d loss %.4f %s", state["step"], float(loss.detach()), {k: round(v, 3) for k, v in parts.items()})
             if time.monotonic() - last_ckpt > cfg.optim.checkpoint_minutes * 60:
                 save_checkpoint()
                 last_ckpt = time.monotonic()
