@@ -146,7 +146,8 @@ def train_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     model: Path = typer.Option(..., "--model", help="An exported model folder (models/NAME) or a training checkpoint folder."),
-    data: List[Path] = typer.Option(..., "--data", help="Labelled conversations (JSONL/CSV/Parquet); repeatable."),
+    data: List[Path] = typer.Option([], "--data", help="Labelled conversations (JSONL/CSV/Parquet); repeatable; filtered by --split."),
+    heldout: List[Path] = typer.Option([], "--heldout", help="Labelled files used whole (never trained on, e.g. a generated test set)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report here."),
     split: str = typer.Option("all", help="all, or train/validation/test: only records the model's split assigns there."),
     baselines: List[str] = typer.Option([], "--baseline", help="tfidf_lr and/or frozen_lr, trained on --train's train split."),
@@ -165,10 +166,12 @@ def evaluate_cmd(
 
         encoder_dir = minilm_dir()
     try:
-        report = evaluate_model(model, data, split=split, baselines=baselines, train_data=train_data, encoder_dir=encoder_dir)
+        report = evaluate_model(
+            model, data, split=split, baselines=baselines, train_data=train_data, encoder_dir=encoder_dir, heldout_data=heldout
+        )
     except (DataError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
-    typer.echo(format_report(report, title=f"{model} on {', '.join(map(str, data))} (split: {split})"))
+    typer.echo(format_report(report, title=f"{model} on {', '.join(map(str, data))} (split: {split}) + {', '.join(map(str, heldout)) or 'nothing else'}"))
     if report.get("baselines"):
         typer.echo("")
         typer.echo(compare_table({"fine-tuned": report, **report["baselines"]}))

@@ -373,17 +373,19 @@ def evaluate_model(
     baselines: Sequence[str] = (),
     train_data: Sequence[str | Path] = (),
     encoder_dir: str | Path | None = None,
+    heldout_data: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Per-head and per-source metrics of a model on ``data`` (optionally only its held-out ``split``),
     with uncalibrated ECE/Brier beside the calibrated ones and, when asked, baselines trained on the
-    ``train`` split of ``train_data`` and scored on exactly the same records."""
+    ``train`` split of ``train_data`` and scored on exactly the same records. ``heldout_data`` files
+    are used whole (e.g. generated test sets from a seed the model never saw)."""
     from .data import split_of
 
     _, _, _, config = model_logits(model, [])
     settings = _split_settings(config)
-    convs = load_eval_data(data, split, settings)
+    convs = (load_eval_data(data, split, settings) if data else []) + (load_eval_data(heldout_data, None, settings) if heldout_data else [])
     if not convs:
-        raise ValueError(f"no records to evaluate in {[str(d) for d in data]} (split {split!r})")
+        raise ValueError(f"no records to evaluate in {[str(d) for d in [*data, *heldout_data]]} (split {split!r})")
     logits, temps, spec, config = model_logits(model, convs)
     targets = {h.name: np.array([-1 if (t := h.target(c.labels)) is None else t for c in convs]) for h in spec}
     sources = [c.source for c in convs]
@@ -391,7 +393,13 @@ def evaluate_model(
     raw = evaluate_outputs(spec, targets, {h: softmax(logits[h]) for h in spec.head_names}, sources)
     report["uncalibrated"] = {h: {"ece": m["ece"], "brier": m["brier"]} for h, m in raw["heads"].items()}
     report["model"] = {"path": str(model), "name": config.get("name"), "version": config.get("version"), "temperatures": temps}
-    report["data"] = {"paths": [str(d) for d in data], "split": split or "all", "split_settings": settings, "n": len(convs)}
+    report["data"] = {
+        "paths": [str(d) for d in data],
+        "split": split or "all",
+        "split_settings": settings,
+        "heldout_paths": [str(d) for d in heldout_data],
+        "n": len(convs),
+    }
     if baselines:
         from .baselines import run_baselines
         from .data import read_conversations
