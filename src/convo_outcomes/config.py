@@ -100,6 +100,7 @@ class OptimConfig:
     head_weights: dict[str, float] = field(default_factory=dict)
     patience: int = 2
     max_minutes: float | None = None  # stop training (after a checkpoint) when this budget is spent
+    train_max_windows: int | None = None  # cap windows per training conversation (start and end kept); None = window.max_windows
     max_steps: int | None = None
     checkpoint_minutes: float = 10.0
     threads: int | None = None
@@ -116,6 +117,7 @@ class OptimConfig:
         _check(self.max_minutes is None or self.max_minutes > 0, "optim.max_minutes", "> 0 or null", self.max_minutes)
         _check(self.max_steps is None or self.max_steps > 0, "optim.max_steps", "> 0 or null", self.max_steps)
         _check(self.checkpoint_minutes > 0, "optim.checkpoint_minutes", "> 0", self.checkpoint_minutes)
+        _check(self.train_max_windows is None or 1 <= self.train_max_windows <= 4096, "optim.train_max_windows", "in [1, 4096] or null", self.train_max_windows)
         for k, v in self.head_weights.items():
             _check(0 <= v <= 100, f"optim.head_weights.{k}", "in [0, 100]", v)
 

@@ -4,6 +4,7 @@ checkpoints that survive a killed session, early stopping, and per-head temperat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -41,6 +42,7 @@ class Example:
     source: str
     encoded: EncodedConversation
     targets: np.ndarray  # int64 [heads], -1 = unknown
+    origin: str = ""  # the data source entry it came from (sampling weights are per entry)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Splits:
     validation: list[Conversation] = field(default_factory=list)
     test: list[Conversation] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)  # conversation id -> source entry name
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -94,6 +97,7 @@ def load_splits(cfg: TrainConfig, cache_dir: Path) -> Splits:
                 break
             part = split_of(conv, seed=cfg.data.split_seed, validation=cfg.data.validation, test=cfg.data.test)
             getattr(out, part).append(conv)
+            out.origin[conv.id] = name
             counts[part] += 1
         out.sources.append({"name": name, "path": str(path), "weight": weight, **counts})
         logger.info("data %s: %s", name, counts)
@@ -102,7 +106,9 @@ def load_splits(cfg: TrainConfig, cache_dir: Path) -> Splits:
     return out
 
 
-def make_examples(convs: Sequence[Conversation], spec: LabelSpec, windower: Windower, chunk: int = 2048) -> list[Example]:
+def make_examples(
+    convs: Sequence[Conversation], spec: LabelSpec, windower: Windower, origin: dict[str, str] | None = None, chunk: int = 2048
+) -> list[Example]:
     from tqdm.auto import tqdm
 
     out: list[Example] = []
@@ -110,7 +116,8 @@ def make_examples(convs: Sequence[Conversation], spec: LabelSpec, windower: Wind
         part = convs[s : s + chunk]
         for conv, enc in zip(part, windower.encode_many([c.turns for c in part])):
             t = [spec[h].target(conv.labels) for h in spec.head_names]
-            out.append(Example(conv.id, conv.source, enc, np.array([-1 if v is None else v for v in t], dtype=np.int64)))
+            targets = np.array([-1 if v is None else v for v in t], dtype=np.int64)
+            out.append(Example(conv.id, conv.source, enc, targets, (origin or {}).get(conv.id, conv.source)))
     return out
 
 
@@ -160,7 +167,7 @@ def epoch_sample(examples: Sequence[Example], weights: dict[str, float], seed: i
     rng = random.Random(seed)
     by_src: dict[str, list[int]] = {}
     for i, ex in enumerate(examples):
-        by_src.setdefault(ex.source, []).append(i)
+        by_src.setdefault(ex.origin or ex.source, []).append(i)
     out: list[int] = []
     for src, idx in sorted(by_src.items()):
         w = weights.get(src, 1.0)
@@ -283,8 +290,12 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     windower = Windower.from_file(tok_file, cfg.window)
 
     splits = load_splits(cfg, out / "cache")
-    train_ex = make_examples(splits.train, spec, windower)
-    val_ex = make_examples(splits.validation, spec, windower)
+    train_windower = windower
+    if cfg.optim.train_max_windows and cfg.optim.train_max_windows < cfg.window.max_windows:
+        # cheaper long calls in training: start and end windows kept (the ending is where resolution lives)
+        train_windower = Windower(windower.tokenizer, dataclasses.replace(cfg.window, max_windows=cfg.optim.train_max_windows))
+    train_ex = make_examples(splits.train, spec, train_windower, splits.origin)
+    val_ex = make_examples(splits.validation, spec, windower, splits.origin)
     labelled = {h: int(sum(e.targets[j] >= 0 for e in train_ex)) for j, h in enumerate(spec.head_names)}
     logger.info("training records %d, validation %d; labelled per head %s", len(train_ex), len(val_ex), labelled)
     if not any(labelled.values()):
