@@ -308,6 +308,7 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
         length_batches([train_ex[i].encoded for i in epoch_sample(train_ex, weights_by_src, cfg.seed)], cfg.optim.max_tokens, cfg.optim.max_conversations, cfg.seed)
     )
     total_steps = cfg.optim.max_steps or steps_per_epoch * cfg.optim.epochs
+    logger.info("%d batches per epoch, %d steps in total", steps_per_epoch, total_steps)
     opt = _optimizer(model, cfg)
     sched = _schedule(opt, total_steps, int(cfg.optim.warmup_ratio * total_steps))
 
