@@ -250,5 +250,69 @@ def score_cmd(
     typer.echo(summary.to_text())
 
 
+# ------------------------------------------------------------------------------------------- report
+
+
+@app.command("report")
+def report_cmd(
+    scores: Path = typer.Argument(..., help="Scores file from `convo-outcomes score` (.jsonl, .csv or .parquet)."),
+    finance: Optional[Path] = typer.Option(None, "--finance", help="Finance assumptions YAML (default: the documented resources/finance.yaml)."),
+    output: Path = typer.Option(Path("report.html"), "--output", help="HTML report; NAME.json and NAME_tables/*.csv are written next to it."),
+    cause_source: str = typer.Option("auto", "--cause-source", help="auto (labelled cause where present, else predicted), predicted or true."),
+) -> None:
+    """One self-contained HTML report with money levers, measured FCR/repeats, slices and calibration."""
+    from .finance import FinanceError
+    from .report import ReportError, build_report
+
+    try:
+        result = build_report(scores, finance=finance, output=output, cause_source=cause_source)
+    except (ReportError, FinanceError) as e:
+        _fail(str(e))
+    typer.echo(result.to_text())
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(3000, help="Port to listen on."),
+    model: Path = typer.Option(Path("models/default"), "--model", help="Exported model folder."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Decision policy YAML (default: the packaged one)."),
+    audit: str = typer.Option("audit/decisions.jsonl", "--audit", help="Audit log (JSONL, rotated); '' turns it off."),
+    audit_max_mb: float = typer.Option(50.0, help="Rotate the audit log at this size."),
+    audit_backups: int = typer.Option(5, help="Rotated audit files to keep."),
+    auth_token_env: Optional[str] = typer.Option(None, help="Require 'Authorization: Bearer $VAR' (refuses to start when VAR is unset). Default: CONVO_OUTCOMES_API_TOKEN, if set."),
+    max_body_kb: int = typer.Option(1024, help="Largest request body accepted (413 above)."),
+    max_batch: int = typer.Option(32, help="Most conversations in one /v1/score/batch call."),
+    max_concurrency: int = typer.Option(64, help="Scoring requests admitted per worker (429 above)."),
+    timeout: float = typer.Option(10.0, help="Seconds before a scoring request answers 504."),
+    cache_mb: float = typer.Option(64.0, help="Mid-call window cache per worker (0 disables)."),
+    workers: int = typer.Option(1, help="Worker processes (each loads the model)."),
+    threads: int = typer.Option(0, help="onnxruntime threads per worker (0 = all cores)."),
+) -> None:
+    """Serve real-time and mid-call scoring over HTTP (BentoML): /v1/score, /v1/score/batch, /readyz, /docs.json."""
+    from .service import ServiceConfigError, ServiceSettings, serve
+
+    try:
+        settings = ServiceSettings(
+            model_dir=str(model),
+            policy_path=str(policy) if policy else "",
+            audit_path=audit,
+            audit_max_bytes=int(audit_max_mb * (1 << 20)),
+            audit_backups=audit_backups,
+            auth_token_env=auth_token_env or "CONVO_OUTCOMES_API_TOKEN",
+            auth_required=auth_token_env is not None,
+            max_body_bytes=max_body_kb * 1024,
+            max_batch=max_batch,
+            max_concurrency=max_concurrency,
+            timeout_s=timeout,
+            cache_bytes=int(cache_mb * (1 << 20)),
+            workers=workers,
+            threads=threads,
+        )
+        serve(settings, host=host, port=port)
+    except ServiceConfigError as e:
+        _fail(str(e))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
