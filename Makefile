@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= train,serve,distributed,dev
+EXTRAS ?= train,serve,distributed,report,dev
 PYTEST_ARGS ?= -q
 
 .PHONY: setup demo test test-fast bench clean

@@ -175,6 +175,11 @@ def evaluate_cmd(
     if report.get("baselines"):
         typer.echo("")
         typer.echo(compare_table({"fine-tuned": report, **report["baselines"]}))
+    for name, sl in report.get("slices", {}).items():
+        accs = ", ".join(f"{h} {m['accuracy']:.3f}" for h, m in sl["heads"].items())
+        typer.echo(f"slice {name} (n={sl['n']}): accuracy {accs}")
+    for h, ev in report.get("evidence", {}).items():
+        typer.echo(f"evidence {h}: decisive turn among the evidence in {ev['hit_rate']:.1%} of {ev['n']}")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2))

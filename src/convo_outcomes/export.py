@@ -419,6 +419,14 @@ def render_model_card(config: dict[str, Any], metrics: dict[str, Any] | None, pa
                         for b in metrics["baselines"].values()
                     ]
                     lines.append(f"| {h} | {src} | {_f(m['macro_f1'])} | " + " | ".join(row) + " |")
+    if metrics and metrics.get("slices"):
+        lines += ["", "## Long calls (accuracy by length)", "| slice | n | " + " | ".join(config["heads"]) + " |", "|---|---|" + "---|" * len(config["heads"])]
+        for name, sl in metrics["slices"].items():
+            lines.append(f"| {name} | {sl['n']} | " + " | ".join(_f(sl["heads"].get(h, {}).get("accuracy")) for h in config["heads"]) + " |")
+        lines.append("short: <= 512 tokens; long_end: > 2,000 tokens with the resolution evidence only in the last 10% of turns (generated).")
+    if metrics and metrics.get("evidence"):
+        lines += ["", "## Evidence", "Share of generated conversations whose reported evidence turns (up to 3) include a turn known to decide the label:", ""]
+        lines += [f"- {h}: {e['hit_rate']:.1%} of {e['n']}" for h, e in metrics["evidence"].items()]
     if parity:
         lines += ["", "## Export parity (ONNX vs torch)", "fp32 max abs difference per output: " + ", ".join(f"{k} {v:.1e}" for k, v in parity.get("fp32_max_abs_diff", {}).items()) + "."]
         if parity.get("int8_top_label_agreement"):

@@ -383,15 +383,27 @@ def evaluate_model(
 
     _, _, _, config = model_logits(model, [])
     settings = _split_settings(config)
+    onnx_model = (Path(model) / "manifest.json").exists()
     convs = (load_eval_data(data, split, settings) if data else []) + (load_eval_data(heldout_data, None, settings) if heldout_data else [])
     if not convs:
         raise ValueError(f"no records to evaluate in {[str(d) for d in [*data, *heldout_data]]} (split {split!r})")
-    logits, temps, spec, config = model_logits(model, convs)
+    predictions = None
+    if onnx_model:
+        from .runtime import Scorer
+
+        scorer = Scorer.load(model)
+        predictions, logits = _score_in_chunks(scorer, convs)
+        temps, spec = scorer.temperatures, scorer.spec
+    else:
+        logits, temps, spec, config = model_logits(model, convs)
     targets = {h.name: np.array([-1 if (t := h.target(c.labels)) is None else t for c in convs]) for h in spec}
     sources = [c.source for c in convs]
     report = evaluate_outputs(spec, targets, {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}, sources)
     raw = evaluate_outputs(spec, targets, {h: softmax(logits[h]) for h in spec.head_names}, sources)
     report["uncalibrated"] = {h: {"ece": m["ece"], "brier": m["brier"]} for h, m in raw["heads"].items()}
+    report["slices"] = length_slices(spec, convs, targets, {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}, predictions)
+    if predictions is not None:
+        report["evidence"] = evidence_hits(spec, convs, predictions)
     report["model"] = {"path": str(model), "name": config.get("name"), "version": config.get("version"), "temperatures": temps}
     report["data"] = {
         "paths": [str(d) for d in data],
@@ -410,3 +422,81 @@ def evaluate_model(
         report["baselines"] = run_baselines(spec, train, convs, Path(encoder_dir) if encoder_dir else None, which=baselines)
         report["baselines_train_n"] = len(train)
     return report
+
+
+def _score_in_chunks(scorer: Any, convs: Sequence[Any], chunk: int = 256) -> tuple[list[Any], dict[str, np.ndarray]]:
+    from tqdm.auto import tqdm
+
+    preds: list[Any] = []
+    parts: dict[str, list[np.ndarray]] = {}
+    for s in tqdm(range(0, len(convs), chunk), desc="score", unit="chunk", disable=None):
+        p, lg = scorer.score_with_logits(convs[s : s + chunk])
+        preds += p
+        for h, v in lg.items():
+            parts.setdefault(h, []).append(v)
+    return preds, {h: np.concatenate(v) for h, v in parts.items()}
+
+
+LONG_TOKENS = 2000
+SHORT_TOKENS = 512
+
+
+def length_slices(
+    spec: LabelSpec, convs: Sequence[Any], targets: Mapping[str, np.ndarray], probs: Mapping[str, np.ndarray], predictions: Sequence[Any] | None
+) -> dict[str, Any]:
+    """Metrics on short calls vs long calls whose decisive evidence is only at the end.
+
+    "long_end": more than 2,000 tokens and ``meta.story.evidence_position == "end"`` (generated calls
+    whose resolution evidence lies only in the last 10% of turns); "short": at most 512 tokens.
+    Token counts come from the model's own windowing when predictions are available, else from a
+    whitespace count (x1.3, the measured WordPiece ratio on generated calls).
+    """
+    if predictions is not None:
+        tokens = np.array([p.n_tokens for p in predictions])
+    else:
+        tokens = np.array([int(1.3 * sum(len(t.text.split()) for t in c.turns)) for c in convs])
+    end = np.array([((c.meta.model_dump().get("story") or {}).get("evidence_position") == "end") for c in convs])
+    groups = {"short": tokens <= SHORT_TOKENS, "long_end": (tokens > LONG_TOKENS) & end, "long_all": tokens > LONG_TOKENS}
+    out: dict[str, Any] = {}
+    for name, mask in groups.items():
+        if not mask.any():
+            continue
+        out[name] = {"n": int(mask.sum()), "heads": {}}
+        for h in spec:
+            y = np.asarray(targets[h.name])[mask]
+            if (y >= 0).sum() == 0:
+                continue
+            out[name]["heads"][h.name] = head_metrics(h, y, np.asarray(probs[h.name])[mask])
+    return out
+
+
+def evidence_hits(spec: LabelSpec, convs: Sequence[Any], predictions: Sequence[Any]) -> dict[str, Any]:
+    """How often the reported evidence turns include a turn known to decide the label.
+
+    Uses ``meta.evidence_turns`` (generated data records which turns decide each head). A hit means
+    at least one of the (up to 3) evidence turns is a decisive turn; reported per head and by where
+    the evidence sits in the conversation (``meta.story.evidence_position``).
+    """
+    label_of = {"resolution": "resolution", "churn_risk": "churn_risk", "repeat_contact": "repeat_contact", "contact_cause": "contact_cause", "effort": "effort"}
+    out: dict[str, Any] = {}
+    for h in spec:
+        key = label_of.get(h.name, h.name)
+        hits = total = 0
+        by_pos: dict[str, list[int]] = {}
+        for c, p in zip(convs, predictions):
+            meta = c.meta.model_dump()
+            decisive = (meta.get("evidence_turns") or {}).get(key)
+            if not decisive:
+                continue
+            hit = int(bool(set(p.heads[h.name].evidence) & set(decisive)))
+            hits += hit
+            total += 1
+            pos = str((meta.get("story") or {}).get("evidence_position", "unknown"))
+            by_pos.setdefault(pos, []).append(hit)
+        if total:
+            out[h.name] = {
+                "n": total,
+                "hit_rate": round(hits / total, 4),
+                "by_position": {k: {"n": len(v), "hit_rate": round(sum(v) / len(v), 4)} for k, v in sorted(by_pos.items())},
+            }
+    return out

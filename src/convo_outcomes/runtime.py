@@ -343,8 +343,12 @@ class Scorer:
 
     def score(self, conversations: Sequence[Any]) -> list[Prediction]:
         """Calibrated probabilities, label, confidence and evidence turns per head and conversation."""
+        return self.score_with_logits(conversations)[0]
+
+    def score_with_logits(self, conversations: Sequence[Any]) -> tuple[list[Prediction], dict[str, np.ndarray]]:
+        """Predictions plus the raw logits behind them (evaluation needs both from one pass)."""
         if not conversations:
-            return []
+            return [], {h: np.zeros((0, self.spec[h].num_classes), np.float32) for h in self.head_names}
         encoded = self.windower.encode_many([_turns_of(c) for c in conversations])
         logits, per_conv = self._forward(encoded)
         probs = self.probabilities(logits)
@@ -365,7 +369,7 @@ class Scorer:
                 )
             e = encoded[i]
             out.append(Prediction(_id_of(conv), heads, e.n_tokens, e.n_windows, e.windows_dropped, version))
-        return out
+        return out, logits
 
 
 def score_iter(scorer: Scorer, conversations: Iterable[Any], batch_size: int = 64) -> Iterable[Prediction]:
