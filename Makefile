@@ -19,10 +19,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+SAMPLE ?= examples/sample_archive.jsonl
+MODEL ?= models/default
+
+# The main job: validate the bundled sample archive, score it with the shipped model, write the report.
 demo: setup
 	mkdir -p out
-	$(BIN)/convo-outcomes data synth --n 200 --seed 1 --out out/sample.jsonl
-	$(BIN)/convo-outcomes data validate out/sample.jsonl --rejects out/sample.rejects.jsonl
+	$(BIN)/convo-outcomes data validate $(SAMPLE)
+	$(BIN)/convo-outcomes score $(SAMPLE) --model $(MODEL) --output out/scores.parquet --overwrite
+	$(BIN)/convo-outcomes report out/scores.parquet --output out/report.html
+	@echo "open out/report.html (scores in out/scores.parquet)"
 
 test: setup
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
