@@ -204,7 +204,11 @@ def export_cmd(
     val = None
     if validation:
         cfg = json.loads((checkpoint / "outcome_config.json").read_text())
-        val = load_eval_data(validation, split, _split_settings(cfg))[:max_validation]
+        val = load_eval_data(validation, split, _split_settings(cfg))
+        if len(val) > max_validation:  # a seeded sample across all sources, not the first files only
+            import random
+
+            val = random.Random(0).sample(val, max_validation)
     try:
         result = export_model(checkpoint, output, quantize=quantize, validation=val)
     except ExportError as e:
