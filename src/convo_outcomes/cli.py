@@ -238,22 +238,34 @@ def score_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run: no lost, no duplicated rows."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over even if an unfinished run exists."),
     batch_size: int = typer.Option(64, help="Conversations per scoring call."),
-    workers: int = typer.Option(0, help="Worker processes (each one onnxruntime thread); 0 = in process."),
-    threads: Optional[int] = typer.Option(None, help="onnxruntime threads in process (default: all cores)."),
+    workers: int = typer.Option(0, help="Worker processes (each one onnxruntime thread); 0 = in process. Ray: actors (0 = cluster CPUs - 1)."),
+    threads: Optional[int] = typer.Option(None, help="onnxruntime threads in process (default: all cores). Ray: per actor (default 1)."),
     input_format: Optional[str] = typer.Option(None, "--format", help="jsonl, csv, parquet or text; default: by suffix."),
-    engine: str = typer.Option("local", help="local (this machine)."),
+    engine: str = typer.Option("local", help="local (this machine) or ray (a Ray cluster; Parquet output only)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (ray engine); default: $RAY_ADDRESS, else a local cluster."),
 ) -> None:
     """Score archives: one row per conversation with labels, probabilities, confidence and evidence."""
     from .batch import ScoreError, score_archive
     from .data import DataError
     from .runtime import ModelLoadError
 
-    if engine != "local":
-        _fail(f"--engine {engine!r} is not available; expected 'local'")
+    if engine not in ("local", "ray"):
+        _fail(f"--engine {engine!r} is not available; expected 'local' or 'ray'")
+    if engine == "local" and address:
+        _fail("--address only applies to --engine ray")
+    if engine == "ray" and not output.name.lower().endswith(".parquet"):
+        _fail(f"--engine ray writes Parquet only: pass --output NAME.parquet (got {output.name})")
     try:
-        summary = score_archive(
-            inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, workers=workers, threads=threads, input_format=input_format
-        )
+        if engine == "ray":
+            from .distributed import score_archive_ray
+
+            summary = score_archive_ray(
+                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, actors=workers, threads=threads or 1, input_format=input_format, address=address
+            )
+        else:
+            summary = score_archive(
+                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, workers=workers, threads=threads, input_format=input_format
+            )
     except (ScoreError, DataError, ModelLoadError) as e:
         _fail(str(e))
     typer.echo(summary.to_text())

@@ -391,8 +391,9 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
             break
 
     best = OutcomeModel.load(out / "best") if (out / "best").exists() else model
-    calib = calibrate(best, val_ex, pad_id)
-    _, val_report, _ = validation_score(best, val_ex, pad_id) if val_ex else (0.0, {}, {})
+    val_logits = predict_logits(best, [e.encoded for e in val_ex], pad_id) if val_ex else {}
+    calib = calibrate(best, val_ex, pad_id, logits=val_logits)
+    val_report = _report(best, val_ex, val_logits) if val_ex else {}
     final = out / "final"
     best.save(
         final,
@@ -414,11 +415,23 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     return TrainResult(out, final, state["step"], state["epoch"], state["best"], state["elapsed"] / 60, val_report, calib)
 
 
-def calibrate(model: OutcomeModel, val_ex: Sequence[Example], pad_id: int) -> dict[str, Any]:
+def _report(model: OutcomeModel, examples: Sequence[Example], logits: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Validation metrics with the model's (calibrated) temperatures applied."""
+    targets = np.stack([e.targets for e in examples])
+    temps = dict(zip(model.head_names, model.temperatures.tolist()))
+    return evaluate_outputs(
+        model.spec,
+        {h: targets[:, j] for j, h in enumerate(model.head_names)},
+        {h: softmax(logits[h], temps[h]) for h in model.head_names},
+        [e.source for e in examples],
+    )
+
+
+def calibrate(model: OutcomeModel, val_ex: Sequence[Example], pad_id: int, logits: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Fit one temperature per head on validation logits; store them in the model's buffer."""
     if not val_ex:
         return {}
-    logits = predict_logits(model, [e.encoded for e in val_ex], pad_id)
+    logits = logits if logits is not None else predict_logits(model, [e.encoded for e in val_ex], pad_id)
     targets = np.stack([e.targets for e in val_ex])
     temps, summary = [], {}
     for j, h in enumerate(model.head_names):
