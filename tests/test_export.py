@@ -51,6 +51,8 @@ def test_export_writes_a_self_describing_folder(checkpoint: Path, tmp_path: Path
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["temperatures"]["resolution"] == pytest.approx(1.2) and cfg["window"]["max_length"] == 32
     assert cfg["heads"] == spec.head_names and cfg["render_version"]
+    # one FFN output projection per layer stays fp32 (the tiny encoder has 1 layer)
+    assert len(cfg["encoder"]["kept_fp32"]) == 1 and "output/dense" in cfg["encoder"]["kept_fp32"][0]
     # parity: every output listed, fp32 within tolerance, int8 agreement reported per head
     diffs = result.parity["fp32_max_abs_diff"]
     assert set(diffs) >= {f"logits_{h}" for h in spec.head_names} | {"weighted_sum", "token_scores"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import logging
 import shutil
 import time
@@ -164,7 +165,8 @@ def quantize_encoder(src: Path, dst: Path, per_channel: bool = True, keep_fp32: 
         if node.op_type not in ("MatMul", "Gemm"):
             continue
         name = node.name + " " + " ".join(node.input)
-        if "ffn_output" in keep_fp32 and ".output.dense" in name and "attention" not in name:
+        ffn_out = re.search(r"layer[./](\d+)[./]output[./]dense", name) and "attention" not in name
+        if "ffn_output" in keep_fp32 and ffn_out:
             excluded.append(node.name)
         elif "score" in keep_fp32 and "score" in name:
             excluded.append(node.name)
