@@ -193,6 +193,7 @@ def export_cmd(
     validation: List[Path] = typer.Option([], "--validation", help="Labelled data for the int8 metric-change check."),
     split: str = typer.Option("validation", help="Which split of --validation files to use (the model's split)."),
     max_validation: int = typer.Option(2000, help="Cap on validation records for the parity check."),
+    keep_fp32: str = typer.Option("none", help="Matmuls left in fp32: 'ffn_output' (each layer's FFN down-projection) or 'none'."),
 ) -> None:
     """ONNX export (encoder int8 + heads fp32), model card, manifest, and a parity check against torch."""
     import os
@@ -210,7 +211,9 @@ def export_cmd(
 
             val = random.Random(0).sample(val, max_validation)
     try:
-        result = export_model(checkpoint, output, quantize=quantize, validation=val)
+        if keep_fp32 not in ("none", "ffn_output"):
+            raise ExportError(f"--keep-fp32 must be 'none' or 'ffn_output', found {keep_fp32!r}")
+        result = export_model(checkpoint, output, quantize=quantize, validation=val, keep_fp32=() if keep_fp32 == "none" else (keep_fp32,))
     except ExportError as e:
         _fail(str(e))
     typer.echo(json.dumps(result.parity, indent=2))
