@@ -392,6 +392,13 @@ def render_model_card(config: dict[str, Any], metrics: dict[str, Any] | None, pa
             f"split seed {cfg.get('data', {}).get('split_seed')} (split by customer id, else conversation id).",
             f"Rebuild: `convo-outcomes train --config training/configs/{cfg.get('name', 'default')}.yaml`.",
         ]
+        for h in training.get("history", []):
+            lines.append(
+                f"- validation after step {h['step']} ({'complete' if h.get('complete') else 'partial'} epoch {h['epoch']}, "
+                f"{h.get('minutes')} min): mean macro-F1 {h['val_mean_macro_f1']}"
+            )
+        if config.get("notes"):
+            lines += ["", str(config["notes"])]
     calib = config.get("calibration", {})
     if calib:
         lines += ["", "## Calibration (validation split, temperature scaling)", "| head | n | T | ECE before | ECE after | Brier before | Brier after |", "|---|---|---|---|---|---|---|"]
@@ -421,6 +428,16 @@ def render_model_card(config: dict[str, Any], metrics: dict[str, Any] | None, pa
                         for b in metrics["baselines"].values()
                     ]
                     lines.append(f"| {h} | {src} | {_f(m['macro_f1'])} | " + " | ".join(row) + " |")
+    if metrics and metrics.get("baselines"):
+        worse = []
+        for src, heads in [("all", metrics["heads"])] + list(metrics.get("by_source", {}).items()):
+            for h, m in heads.items():
+                for name, b in metrics["baselines"].items():
+                    bm = (b["heads"] if src == "all" else b["by_source"].get(src, {})).get(h, {}).get("macro_f1")
+                    if bm is not None and bm > m["macro_f1"]:
+                        worse.append(f"{h} on {src}: {m['macro_f1']:.3f} vs {name} {bm:.3f}")
+        lines += ["", "## Where a baseline is better", ""]
+        lines += [f"- {w}" for w in worse] if worse else ["None: this model matches or beats every baseline on every head and source."]
     if metrics and metrics.get("slices"):
         lines += ["", "## Long calls (accuracy by length)", "| slice | n | " + " | ".join(config["heads"]) + " |", "|---|---|" + "---|" * len(config["heads"])]
         for name, sl in metrics["slices"].items():
