@@ -78,10 +78,11 @@ def main() -> None:
     print(f"{'rows scored':>12} {'RSS MB':>8}")
     for frac in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
         target = frac * args.n
-        s = min(samples, key=lambda x: abs(x[1] - target))
+        s = min(running or samples, key=lambda x: abs(x[1] - target))
         print(f"{s[1]:>12} {s[2] / 2**20:>8.0f}")
-    warm = [s for s in samples if s[1] >= 0.1 * args.n]
-    half = [s for s in samples if s[1] >= 0.5 * args.n]
+    running = [s for s in samples if 0 < s[1] < args.n]  # the last sample is taken after scoring ended
+    warm = [s for s in running if s[1] >= 0.1 * args.n]
+    half = [s for s in running if s[1] >= 0.5 * args.n]
     if len(half) > 2 and half[-1][1] > half[0][1]:
         slope = (half[-1][2] - half[0][2]) / (half[-1][1] - half[0][1]) * 10_000 / 2**20
         base = warm[0][2] / 2**20 if warm else float("nan")

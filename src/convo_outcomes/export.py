@@ -17,7 +17,6 @@ failures are listed, then one :class:`ParityError` is raised.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import logging
@@ -34,6 +33,7 @@ from torch import nn
 from .labels import LabelSpec
 from .model import MASK_FILL, OutcomeModel, collate
 from .render import RENDER_VERSION, pad_windows
+from .runtime import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +95,9 @@ class ExportResult:
     files: dict[str, int] = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_manifest(folder: Path) -> dict[str, Any]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
-    manifest = {"files": {str(p.relative_to(folder)): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files}}
+    manifest = {"files": {str(p.relative_to(folder)): {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in files}}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
 

@@ -32,7 +32,7 @@ class ModelLoadError(RuntimeError):
     """A model folder is missing, corrupt, or was made for another renderer/format."""
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -53,7 +53,7 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
             problems.append(f"{name}: missing")
         elif p.stat().st_size != info["bytes"]:
             problems.append(f"{name}: {p.stat().st_size} bytes, manifest says {info['bytes']}")
-        elif _sha256(p) != info["sha256"]:
+        elif file_sha256(p) != info["sha256"]:
             problems.append(f"{name}: sha256 differs from the manifest")
     if problems:
         raise ModelLoadError(f"{folder}: model files do not match manifest.json: " + "; ".join(problems))
