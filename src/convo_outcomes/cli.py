@@ -307,7 +307,7 @@ def serve_cmd(
     auth_token_env: Optional[str] = typer.Option(None, help="Require 'Authorization: Bearer $VAR' (refuses to start when VAR is unset). Default: CONVO_OUTCOMES_API_TOKEN, if set."),
     max_body_kb: int = typer.Option(1024, help="Largest request body accepted (413 above)."),
     max_batch: int = typer.Option(32, help="Most conversations in one /v1/score/batch call."),
-    max_concurrency: int = typer.Option(64, help="Scoring requests admitted per worker (429 above)."),
+    max_concurrency: int = typer.Option(16, help="Scoring requests admitted per worker, running + queued (429 above); size it as latency budget / scoring time."),
     timeout: float = typer.Option(10.0, help="Seconds before a scoring request answers 504."),
     cache_mb: float = typer.Option(64.0, help="Mid-call window cache per worker (0 disables)."),
     workers: int = typer.Option(1, help="Worker processes (each loads the model)."),
