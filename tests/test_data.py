@@ -621,3 +621,16 @@ def test_shared_data_reads_against_the_contract():
     # 0 rejects; MultiDoGO's blank customer turns (an upstream artefact) are warnings, not rejects.
     assert report.rejected == 0, report.to_text()
     assert set(report.warnings_by_reason) <= {"empty_text"}
+
+
+def test_read_lines_counts_blank_and_drains_oversized_lines():
+    """The one line loop all JSONL readers share: sizes are full sizes, oversized lines are not kept."""
+    import io
+
+    from convo_outcomes.data import read_lines
+
+    data = b'{"a": 1}\n   \n' + b"x" * 50 + b"\n" + b'{"b": 2}'
+    got = list(read_lines(io.BufferedReader(io.BytesIO(data)), cap=20))
+    assert [(size, blank) for _, size, blank in got] == [(9, False), (4, True), (51, False), (8, False)]
+    assert len(got[2][0]) == 21  # only cap + 1 bytes of the oversized line are held
+    assert got[3][0] == b'{"b": 2}'

@@ -574,6 +574,28 @@ def _read_errors(path: Path, where: list[int], unit: str) -> Iterator[None]:
 
 
 _BOM = b"\xef\xbb\xbf"
+BOM = _BOM
+
+
+def read_lines(f: IO[bytes], cap: int) -> Iterator[tuple[bytes, int, bool]]:
+    """Physical lines as ``(bytes, full size, blank)``; a line over ``cap`` is drained, not kept.
+
+    The one line loop every JSONL reader shares (local, byte-range shards of the Ray engine, scans),
+    so that all of them count lines, blank lines and oversized records the same way.
+    """
+    while True:
+        raw = f.readline(cap + 1)
+        if not raw:
+            return
+        size = len(raw)
+        drained = size > cap and not raw.endswith(b"\n")
+        if drained:
+            while True:  # drain the rest of an oversized line without keeping it
+                chunk = f.readline(1 << 20)
+                size += len(chunk)
+                if not chunk or chunk.endswith(b"\n"):
+                    break
+        yield raw, size, (not drained and raw.isspace())
 
 
 def _iter_jsonl(path: Path, columns: ColumnMap, limits: Limits, start: int) -> Iterator[Item]:
@@ -588,19 +610,9 @@ def _iter_jsonl(path: Path, columns: ColumnMap, limits: Limits, start: int) -> I
                 f"{path}: holds a JSON array; expected JSON lines (one conversation object per line), "
                 f"e.g. convert with: jq -c '.[]' {path.name}"
             )
-        while True:
-            raw = f.readline(cap + 1)
-            if not raw:
-                break
+        for raw, size, blank in read_lines(f, cap):
             where[0] += 1
-            size = len(raw)
-            if size > cap and not raw.endswith(b"\n"):
-                while True:  # drain the rest of an oversized line without keeping it
-                    chunk = f.readline(1 << 20)
-                    size += len(chunk)
-                    if not chunk or chunk.endswith(b"\n"):
-                        break
-            elif raw.isspace():
+            if blank:
                 continue
             index += 1
             if index < start:
@@ -613,6 +625,11 @@ def _iter_jsonl(path: Path, columns: ColumnMap, limits: Limits, start: int) -> I
                 yield Item(index, loc, None, Reject(loc, _sniff_id(raw), [problem], source))
                 continue
             yield _jsonl_item(index, loc, raw, limits, source)
+
+
+def jsonl_item(index: int, loc: Location, raw: bytes, limits: Limits, source: str) -> Item:
+    """Validate one JSONL line (bytes) into an Item: the per-record check of every JSONL reader."""
+    return _jsonl_item(index, loc, raw, limits, source)
 
 
 def _jsonl_item(index: int, loc: Location, raw: bytes, limits: Limits, source: str) -> Item:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .batch import ScoreError, ScoreSummary, arrow_schema, output_format, prediction_row
-from .data import ColumnMap, DataError, Item, Limits, Location, expand_paths, iter_items
+from .data import BOM, ColumnMap, DataError, Item, Limits, Location, expand_paths, iter_items, jsonl_item, read_lines
 from .runtime import Scorer
 
 logger = logging.getLogger(__name__)
@@ -114,18 +114,8 @@ def _scan_jsonl(path: Path, limits: Limits, stride: int = HINT_STRIDE) -> tuple[
     hints: list[tuple[int, int]] = []
     index, lines, pos = -1, 0, 0
     with open(path, "rb", buffering=1 << 20) as f:
-        while True:
-            raw = f.readline(cap + 1)
-            if not raw:
-                break
-            size = len(raw)
-            if size > cap and not raw.endswith(b"\n"):
-                while True:
-                    chunk = f.readline(1 << 20)
-                    size += len(chunk)
-                    if not chunk or chunk.endswith(b"\n"):
-                        break
-            elif raw.isspace():
+        for _raw, size, blank in read_lines(f, cap):
+            if blank:
                 lines, pos = lines + 1, pos + size
                 continue
             index += 1
@@ -152,8 +142,6 @@ def _relocate(item: Item, src: _Source) -> Item:
 
 def _iter_jsonl_from(src: _Source, limits: Limits, hint: tuple[int, int, int], start: int, stop: int | None) -> Iterator[Item]:
     """Plain JSONL from a byte offset; each line goes through the same check as ``iter_items``."""
-    from . import data as _data  # the per-line check is the reader's own (``_jsonl_item``)
-
     offset, lines_before, index_before = hint
     cap = limits.max_record_bytes
     source = Path(src.path).name
@@ -161,19 +149,9 @@ def _iter_jsonl_from(src: _Source, limits: Limits, hint: tuple[int, int, int], s
     try:
         with open(src.path, "rb", buffering=1 << 20) as f:
             f.seek(offset)
-            while True:
-                raw = f.readline(cap + 1)
-                if not raw:
-                    break
+            for raw, size, blank in read_lines(f, cap):
                 where += 1
-                size = len(raw)
-                if size > cap and not raw.endswith(b"\n"):
-                    while True:
-                        chunk = f.readline(1 << 20)
-                        size += len(chunk)
-                        if not chunk or chunk.endswith(b"\n"):
-                            break
-                elif raw.isspace():
+                if blank:
                     continue
                 index += 1
                 if index < start:
@@ -183,9 +161,9 @@ def _iter_jsonl_from(src: _Source, limits: Limits, hint: tuple[int, int, int], s
                 if size > cap:  # rare: let the reader itself describe the oversized record
                     yield next(_iter_generic(src, ColumnMap(), limits, index, index + 1))
                     continue
-                if where == 1 and raw.startswith(_data._BOM):
+                if where == 1 and raw.startswith(BOM):
                     raw = raw[3:]
-                yield _data._jsonl_item(index, Location(src.name, line=where), raw, limits, source)
+                yield jsonl_item(index, Location(src.name, line=where), raw, limits, source)
     except OSError as e:
         raise DataError(f"{src.name}: read failed after line {where:,}: {e}") from e
 
@@ -208,10 +186,8 @@ def read_range(
 
 def item_from_line(line: str | bytes, path: str, line_no: int, index: int, limits: Limits = Limits()) -> Item:
     """Validate one JSONL line as the local reader does (for Spark or other engines that split lines)."""
-    from . import data as _data
-
     raw = line.encode("utf-8") if isinstance(line, str) else line
-    return _data._jsonl_item(index, Location(path, line=line_no), raw, limits, Path(path).name)
+    return jsonl_item(index, Location(path, line=line_no), raw, limits, Path(path).name)
 
 
 # ------------------------------------------------------------------------------------ ray workers
