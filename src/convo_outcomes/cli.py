@@ -18,6 +18,8 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Conversation outcomes: score, train, report.")
 data_app = typer.Typer(no_args_is_help=True, help="Read, validate, generate and split conversation archives.")
 app.add_typer(data_app, name="data")
+models_app = typer.Typer(no_args_is_help=True, help="Model versions under the models root: list, promote, rollback, push to BentoML.")
+app.add_typer(models_app, name="models")
 
 
 class CliError(Exception):
@@ -185,6 +187,39 @@ def evaluate_cmd(
         json_out.write_text(json.dumps(report, indent=2))
 
 
+# ------------------------------------------------------------------------------------------ compare
+
+
+@app.command("compare")
+def compare_cmd(
+    champion: Path = typer.Option(..., "--champion", help="The current model: an exported model folder."),
+    challenger: Path = typer.Option(..., "--challenger", help="The candidate: an exported model folder."),
+    data: List[Path] = typer.Option(..., "--data", help="Labelled conversations (JSONL/CSV/Parquet); repeatable."),
+    split: str = typer.Option("test", help="test, validation (records both models' splits assign there) or all."),
+    gate: Optional[Path] = typer.Option(None, "--gate", help="Gate YAML (e.g. training/gates/default.yaml); decides the exit code."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full comparison here."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Paired bootstrap resamples for the 95% CIs (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed: same seed, same intervals."),
+) -> None:
+    """Champion vs challenger: per-head, per-source deltas with bootstrap CIs, calibration, speed; exit 1 when the gate fails."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .compare import CompareError, GateError, compare_models
+    from .data import DataError
+    from .runtime import ModelLoadError
+
+    try:
+        result = compare_models(champion, challenger, data, split=split, gate=gate, resamples=bootstrap, seed=seed)
+    except (CompareError, GateError, DataError, ModelLoadError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(result.to_text())
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_dict(), indent=2))
+    raise typer.Exit(0 if result.passed else 1)
+
+
 @app.command("export")
 def export_cmd(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Training output folder (runs/NAME/final)."),
@@ -194,6 +229,8 @@ def export_cmd(
     split: str = typer.Option("validation", help="Which split of --validation files to use (the model's split)."),
     max_validation: int = typer.Option(2000, help="Cap on validation records for the parity check."),
     keep_fp32: str = typer.Option("none", help="Matmuls left in fp32: 'ffn_output' (each layer's FFN down-projection) or 'none'."),
+    version: Optional[str] = typer.Option(None, "--version", help="Model version recorded in config.json (default: the checkpoint's, else 0.1.0)."),
+    parent: Optional[str] = typer.Option(None, "--parent", help="NAME@VERSION of the model this one was trained from (default: the parent a warm-started checkpoint recorded)."),
 ) -> None:
     """ONNX export (encoder int8 + heads fp32), model card, manifest, and a parity check against torch."""
     import os
@@ -213,7 +250,9 @@ def export_cmd(
     try:
         if keep_fp32 not in ("none", "ffn_output"):
             raise ExportError(f"--keep-fp32 must be 'none' or 'ffn_output', found {keep_fp32!r}")
-        result = export_model(checkpoint, output, quantize=quantize, validation=val, keep_fp32=() if keep_fp32 == "none" else (keep_fp32,))
+        result = export_model(
+            checkpoint, output, quantize=quantize, validation=val, keep_fp32=() if keep_fp32 == "none" else (keep_fp32,), version=version, parent=parent
+        )
     except ExportError as e:
         _fail(str(e))
     typer.echo(json.dumps(result.parity, indent=2))
@@ -224,18 +263,50 @@ def export_cmd(
 def card_cmd(
     model: Path = typer.Argument(..., help="Exported model folder."),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="An evaluate --json report to include."),
+    parent: Optional[Path] = typer.Option(None, "--parent", help="The parent's exported folder: adds 'Changes since the parent'."),
 ) -> None:
     """Regenerate a model folder's card (README.md), metrics.json and manifest."""
-    from .export import write_card
+    from .export import ExportError, write_card
 
     report = json.loads(metrics.read_text()) if metrics else None
-    typer.echo(f"wrote {write_card(model, report)}")
+    try:
+        typer.echo(f"wrote {write_card(model, report, parent=parent)}")
+    except ExportError as e:
+        _fail(str(e))
+
+
+# ------------------------------------------------------------------------------------------- select
+
+
+@app.command("select")
+def select_cmd(
+    model: Path = typer.Option(..., "--model", help="Exported model folder."),
+    data: List[Path] = typer.Option(..., "--data", help="Unlabelled conversations (JSONL/CSV/Parquet); repeatable."),
+    n: int = typer.Option(200, "--n", help="How many conversations to pick."),
+    out: Path = typer.Option(..., "--out", help="Picks for a labelling tool: .jsonl (records + selection) or .csv."),
+    heads: List[str] = typer.Option([], "--head", help="Heads whose uncertainty counts (repeatable; default: all)."),
+    strategy: str = typer.Option("margin", "--strategy", help="margin (1 - (p1 - p2)) or entropy (normalised by log C)."),
+    exclude: List[Path] = typer.Option([], "--exclude", help="Records already labelled (JSONL/CSV/Parquet/txt of ids); repeatable."),
+    seed: int = typer.Option(0, "--seed", help="Tie-break seed: same inputs and seed, same picks."),
+    per_bucket: Optional[int] = typer.Option(None, "--per-bucket", help="Most picks per (driving head, predicted label) before the cap relaxes; default n/4."),
+    input_format: Optional[str] = typer.Option(None, "--format", help="jsonl, csv, parquet or text; default: by suffix."),
+) -> None:
+    """What to label next: the n conversations the model is least sure about, diverse across buckets."""
+    from .data import DataError
+    from .runtime import ModelLoadError
+    from .selection import SelectionError, select
+
+    try:
+        result = select(model, data, n, out, heads=heads, strategy=strategy, exclude=exclude, seed=seed, per_bucket=per_bucket, input_format=input_format)
+    except (SelectionError, DataError, ModelLoadError) as e:
+        _fail(str(e))
+    typer.echo(result.to_text())
 
 
 @app.command("score")
 def score_cmd(
     inputs: List[Path] = typer.Argument(..., help="Archives: JSONL/CSV/Parquet files or folders."),
-    model: Path = typer.Option(Path("models/default"), "--model", help="Exported model folder."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model folder, or a model name under the models root; default: the promoted model."),
     output: Path = typer.Option(..., "--output", help="Scores file: .jsonl, .csv or .parquet."),
     rejects: Optional[Path] = typer.Option(None, help="Rejects file (default: next to the output)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run: no lost, no duplicated rows."),
@@ -250,8 +321,13 @@ def score_cmd(
     """Score archives: one row per conversation with labels, probabilities, confidence and evidence."""
     from .batch import ScoreError, score_archive
     from .data import DataError
+    from .registry import RegistryError, resolve_model
     from .runtime import ModelLoadError
 
+    try:
+        model = resolve_model(model)
+    except RegistryError as e:
+        _fail(str(e))
     if engine not in ("local", "ray"):
         _fail(f"--engine {engine!r} is not available; expected 'local' or 'ray'")
     if engine == "local" and address:
@@ -299,7 +375,9 @@ def report_cmd(
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(3000, help="Port to listen on."),
-    model: Path = typer.Option(Path("models/default"), "--model", help="Exported model folder."),
+    model: Optional[Path] = typer.Option(
+        None, "--model", help="Model folder or name under the models root; default: the promoted model, followed when promotion changes."
+    ),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Decision policy YAML (default: the packaged one)."),
     audit: str = typer.Option("audit/decisions.jsonl", "--audit", help="Audit log (JSONL, rotated); '' turns it off."),
     audit_max_mb: float = typer.Option(50.0, help="Rotate the audit log at this size."),
@@ -314,11 +392,13 @@ def serve_cmd(
     threads: int = typer.Option(0, help="onnxruntime threads per worker (0 = all cores)."),
 ) -> None:
     """Serve real-time and mid-call scoring over HTTP (BentoML): /v1/score, /v1/score/batch, /readyz, /docs.json."""
+    from .registry import RegistryError, models_root, resolve_model
     from .service import ServiceConfigError, ServiceSettings, serve
 
     try:
         settings = ServiceSettings(
-            model_dir=str(model),
+            model_dir=str(resolve_model(model)) if model is not None else "",  # "": the promoted model, followed
+            models_root=str(models_root()),
             policy_path=str(policy) if policy else "",
             audit_path=audit,
             audit_max_bytes=int(audit_max_mb * (1 << 20)),
@@ -334,8 +414,89 @@ def serve_cmd(
             threads=threads,
         )
         serve(settings, host=host, port=port)
-    except ServiceConfigError as e:
+    except (ServiceConfigError, RegistryError) as e:
         _fail(str(e))
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+@models_app.command("list")
+def models_list(
+    root: Optional[Path] = typer.Option(None, "--root", help="Models root (default: $CONVO_OUTCOMES_MODELS_ROOT, else models)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Every model folder under the root with version, parent, data hash, heads and size; * marks the promoted one."""
+    from .registry import Registry, RegistryError
+
+    try:
+        reg = Registry(root)
+        infos = reg.list()
+    except RegistryError as e:
+        _fail(str(e))
+    if json_out:
+        typer.echo(json.dumps({"root": str(reg.root), "models": [i.to_dict() for i in infos]}, indent=2))
+        return
+    if not infos:
+        typer.echo(f"no model folders under {reg.root}")
+        return
+    rows = [("", "name", "version", "parent", "data", "exported", "heads", "MB")]
+    for i in infos:
+        rows.append(
+            ("*" if i.promoted else "", i.name, i.version or "-", i.parent or "-", (i.data_hash or "-")[:12], i.exported_at or "-", str(len(i.heads)), f"{i.size_bytes / 1e6:.1f}")
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    typer.echo(f"root {reg.root}; heads: " + "; ".join(f"{i.name}: {', '.join(i.heads)}" for i in infos))
+
+
+@models_app.command("promote")
+def models_promote(
+    name: str = typer.Argument(..., help="Model folder name under the root."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Models root (default: $CONVO_OUTCOMES_MODELS_ROOT, else models)."),
+) -> None:
+    """Make NAME the model the scorer and the service use, once its files verify and it loads."""
+    from .registry import RegistryError, promote
+
+    try:
+        entry = promote(name, root)
+    except RegistryError as e:
+        _fail(str(e))
+    if entry is None:
+        typer.echo(f"{name} is already the promoted model; nothing changed")
+    else:
+        typer.echo(f"promoted {entry['name']} ({entry['version']}); previous: {entry['previous'] or 'none'}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    root: Optional[Path] = typer.Option(None, "--root", help="Models root (default: $CONVO_OUTCOMES_MODELS_ROOT, else models)."),
+) -> None:
+    """Return to the model promoted before the current one."""
+    from .registry import RegistryError, rollback
+
+    try:
+        entry = rollback(root)
+    except RegistryError as e:
+        _fail(str(e))
+    typer.echo(f"rolled back to {entry['name']} ({entry['version']}); previous: {entry['previous']}")
+
+
+@models_app.command("push")
+def models_push(
+    name: str = typer.Argument(..., help="Model folder name under the root."),
+    bento_name: Optional[str] = typer.Option(None, "--bento-name", help="Name in the BentoML model store (default: convo-outcomes-NAME)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Models root (default: $CONVO_OUTCOMES_MODELS_ROOT, else models)."),
+) -> None:
+    """Copy a model folder into the BentoML model store ($BENTOML_HOME); prints the tag."""
+    from .registry import RegistryError, push
+
+    try:
+        tag = push(name, root, bento_name)
+    except RegistryError as e:
+        _fail(str(e))
+    typer.echo(f"pushed {name} to the BentoML model store: {tag}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -77,8 +77,18 @@ class ModelConfig:
     tiny_layers: int = 2
     dropout: float = 0.1
     attn_implementation: str = "sdpa"
+    # Warm start from a shipped model folder or a training checkpoint (its encoder architecture,
+    # tokenizer and weights win over ``base``); heads and classes are matched by name.
+    init_from: str | None = None
+    class_map: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # {head: {new_class: [old classes]}}
+    init_attention_from: dict[str, str] = field(default_factory=dict)  # {new_head: old_head}
 
     def __post_init__(self) -> None:
+        for head, mapping in self.class_map.items():
+            _check(isinstance(mapping, Mapping), f"model.class_map.{head}", "a mapping {new_class: [old classes]}", mapping)
+            for new, olds in mapping.items():
+                _check(isinstance(olds, list) and bool(olds), f"model.class_map.{head}.{new}", "a non-empty list of old class names", olds)
+        _check(not (self.class_map or self.init_attention_from) or bool(self.init_from), "model.class_map / model.init_attention_from", "only with model.init_from", "no model.init_from")
         _check(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
         _check(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation", "'sdpa' or 'eager'", self.attn_implementation)
         _check(8 <= self.tiny_hidden <= 1024, "model.tiny_hidden", "in [8, 1024]", self.tiny_hidden)
@@ -104,8 +114,13 @@ class OptimConfig:
     max_steps: int | None = None
     checkpoint_minutes: float = 10.0
     threads: int | None = None
+    # Retraining safety: a frozen part keeps its warm-start weights bit for bit.
+    freeze_encoder: bool = False
+    train_heads: list[str] | None = None  # only these heads learn (None: all); the others stay frozen
+    train_only_new: bool = False  # within trained heads, rows of inherited classes stay frozen
 
     def __post_init__(self) -> None:
+        _check(self.train_heads is None or (isinstance(self.train_heads, list) and bool(self.train_heads)), "optim.train_heads", "a non-empty list of head names or null", self.train_heads)
         _check(1 <= self.epochs <= 100, "optim.epochs", "in [1, 100]", self.epochs)
         _check(0 < self.lr_encoder < 1, "optim.lr_encoder", "in (0, 1)", self.lr_encoder)
         _check(0 < self.lr_heads < 1, "optim.lr_heads", "in (0, 1)", self.lr_heads)

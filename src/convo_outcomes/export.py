@@ -181,14 +181,22 @@ def export_model(
     keep_fp32: Sequence[str] = ("ffn_output",),
     per_channel: bool = True,
     extra_files: dict[str, Path] | None = None,
+    version: str | None = None,
+    parent: str | None = None,
 ) -> ExportResult:
     """Export ``checkpoint`` (a torch model folder from training) to ``output`` and check parity.
 
     ``validation`` (conversations with labels) drives the metric-change check; ``parity_sample``
     (conversations) the per-output differences; both default to a built-in sample when omitted.
+    ``version`` and ``parent`` (``name@version`` of the model this one was trained from) land in
+    config.json with the training-data hash, so the registry can tell versions apart.
     """
     from .runtime import OnnxEncoder, Scorer
 
+    if version is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", version):
+        raise ExportError(f"version {version!r}: expected letters, digits, '.', '_', '+', '-' (e.g. 0.2.0)")
+    if parent is not None and not re.fullmatch(r"[^@\s/]+@[^@\s/]+", parent):
+        raise ExportError(f"parent {parent!r}: expected NAME@VERSION of an exported model (e.g. default@0.1.0)")
     checkpoint, output = Path(checkpoint), Path(output)
     model = OutcomeModel.load(checkpoint, attn_implementation="eager")
     from .render import Windower
@@ -219,7 +227,10 @@ def export_model(
     config = {
         "format": MODEL_FORMAT,
         "name": name or output.name,
-        "version": src_cfg.get("version", "0.1.0"),
+        "version": version or src_cfg.get("version", "0.1.0"),
+        "parent": parent or src_cfg.get("parent"),  # a warm-started checkpoint records its parent
+        "data_hash": src_cfg.get("training", {}).get("data_hash"),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "render_version": RENDER_VERSION,
         "window": model.window.to_dict(),
         "heads": model.head_names,
@@ -334,8 +345,169 @@ def _f(v: Any) -> str:
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
-def render_model_card(config: dict[str, Any], metrics: dict[str, Any] | None, parity: dict[str, Any] | None) -> str:
-    """A model card from what the folder knows: data, heads, calibration, parity and held-out metrics."""
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": leaf}``; lists are leaves (compared whole)."""
+    if not isinstance(d, dict):
+        return {prefix: d} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def _ref(config: dict[str, Any]) -> str:
+    return f"{config.get('name')}@{config.get('version')}"
+
+
+def _delta(new: Any, old: Any) -> float | None:
+    return round(new - old, 4) if isinstance(new, (int, float)) and isinstance(old, (int, float)) else None
+
+
+def changes_since_parent(
+    config: dict[str, Any], metrics: dict[str, Any] | None, parent_config: dict[str, Any], parent_metrics: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What differs from the parent: label spec (heads, classes), training config, metrics per head x source.
+
+    Metric deltas are ``this - parent`` of macro-F1 and accuracy over the union of (head, source) rows;
+    a row one side lacks (a new head) has ``None`` there and no delta. ``same_data`` says whether both
+    reports were computed on the same files and split (otherwise the deltas compare different records).
+    """
+    heads = config.get("label_spec", {}).get("heads", {})
+    old_heads = parent_config.get("label_spec", {}).get("heads", {})
+    classes = {}
+    for h in heads:
+        if h in old_heads:
+            new_c, old_c = list(heads[h].get("classes", [])), list(old_heads[h].get("classes", []))
+            added, removed = [c for c in new_c if c not in old_c], [c for c in old_c if c not in new_c]
+            if added or removed:
+                classes[h] = {"added": added, "removed": removed}
+    new_cfg = _flatten((config.get("training") or {}).get("config", {}))
+    old_cfg = _flatten((parent_config.get("training") or {}).get("config", {}))
+    training = [
+        {"key": k, "old": old_cfg.get(k), "new": new_cfg.get(k)}
+        for k in sorted(set(new_cfg) | set(old_cfg))
+        if new_cfg.get(k) != old_cfg.get(k) or (k in new_cfg) != (k in old_cfg)
+    ]
+    rows = []
+    if metrics and parent_metrics:
+        def tables(m: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+            return [("all", m.get("heads", {}))] + sorted(m.get("by_source", {}).items())
+
+        new_t, old_t = dict(tables(metrics)), dict(tables(parent_metrics))
+        order = list(dict.fromkeys([*heads, *old_heads, *(h for t in (*new_t.values(), *old_t.values()) for h in t)]))
+        for src in ["all"] + sorted((set(new_t) | set(old_t)) - {"all"}):
+            for h in order:
+                m, o = new_t.get(src, {}).get(h), old_t.get(src, {}).get(h)
+                if m is None and o is None:
+                    continue
+                row: dict[str, Any] = {"head": h, "source": src, "n": (m or o).get("n"), "parent_n": o.get("n") if o else None}
+                for k in ("macro_f1", "accuracy"):
+                    row[f"parent_{k}"] = o.get(k) if o else None
+                    row[k] = m.get(k) if m else None
+                    row[f"delta_{k}"] = _delta(row[k], row[f"parent_{k}"])
+                rows.append(row)
+    data_of = lambda m: {k: (m or {}).get("data", {}).get(k) for k in ("paths", "split", "heldout_paths", "n")}  # noqa: E731
+    return {
+        "parent": _ref(parent_config),
+        "declared_parent": config.get("parent"),
+        "heads_added": [h for h in heads if h not in old_heads],
+        "heads_removed": [h for h in old_heads if h not in heads],
+        "classes": classes,
+        "training_config": training,
+        "metrics": rows,
+        "same_data": bool(metrics and parent_metrics) and data_of(metrics) == data_of(parent_metrics),
+    }
+
+
+def _short(v: Any, width: int = 60) -> str:
+    s = "(unset)" if v is None else json.dumps(v) if not isinstance(v, str) else v
+    return s if len(s) <= width else s[: width - 3] + "..."
+
+
+def _signed(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.3f}"
+
+
+def _changes_lines(ch: dict[str, Any], have_metrics: bool) -> list[str]:
+    lines = ["", f"## Changes since the parent ({ch['parent']})"]
+    if ch["declared_parent"] and ch["declared_parent"] != ch["parent"]:
+        lines.append(f"Note: this model declares parent {ch['declared_parent']}, but was compared with {ch['parent']}.")
+    lines += ["", "**Label spec.**"]
+    spec_changes = [f"- head added: `{h}`" for h in ch["heads_added"]] + [f"- head removed: `{h}`" for h in ch["heads_removed"]]
+    for h, c in ch["classes"].items():
+        spec_changes += [f"- `{h}`: class added `{x}`" for x in c["added"]] + [f"- `{h}`: class removed `{x}`" for x in c["removed"]]
+    lines += spec_changes or ["- no change"]
+    lines += ["", "**Training config** (dotted keys, parent → this model)."]
+    if ch["training_config"]:
+        lines += ["", "| key | parent | this model |", "|---|---|---|"]
+        lines += [f"| `{r['key']}` | {_short(r['old'])} | {_short(r['new'])} |" for r in ch["training_config"]]
+    else:
+        lines.append("- no change")
+    lines += ["", "**Held-out metrics** (this model - parent)."]
+    if not ch["metrics"]:
+        lines.append("- not compared: " + ("the parent folder has no metrics.json" if have_metrics else "this model has no metrics yet"))
+        return lines
+    if not ch["same_data"]:
+        lines.append("Caution: the two reports were computed on different data (files, split or n), so deltas compare different records.")
+    lines += ["", "| head | source | n | parent macro-F1 | macro-F1 | Δ macro-F1 | parent acc | acc | Δ acc |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in ch["metrics"]:
+        lines.append(
+            f"| {r['head']} | {r['source']} | {_f(r['n'])} | {_f(r['parent_macro_f1'])} | {_f(r['macro_f1'])} | {_signed(r['delta_macro_f1'])} "
+            f"| {_f(r['parent_accuracy'])} | {_f(r['accuracy'])} | {_signed(r['delta_accuracy'])} |"
+        )
+    return lines
+
+
+def _segment_lines(metrics: dict[str, Any]) -> list[str]:
+    segs = {s: v for s, v in (metrics.get("by_segment") or {}).items() if v}
+    if not segs:
+        return []
+    lines = [
+        "",
+        "## Metrics by segment",
+        "Per `meta.channel`, `meta.industry` and `meta.language`; records without the field are left out, and a",
+        "segment value's head with fewer than 20 labelled records is not shown.",
+        "",
+        "| segment | value | head | n | accuracy | macro-F1 | ECE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for seg, values in segs.items():
+        for value, heads in values.items():
+            for h, m in heads.items():
+                lines.append(f"| {seg} | {value} | {h} | {m['n']} | {_f(m['accuracy'])} | {_f(m['macro_f1'])} | {_f(m.get('ece'))} |")
+    return lines
+
+
+def _lineage_lines(config: dict[str, Any], compared: bool) -> list[str]:
+    data_hash = config.get("data_hash") or (config.get("training") or {}).get("data_hash")
+    parent = config.get("parent")
+    lines = [
+        "",
+        "## Version",
+        f"- version: `{config.get('version')}`",
+        f"- parent: `{parent}`" if parent else "- parent: none (trained from the base encoder or no parent recorded)",
+        f"- training-data hash: `{data_hash}`" if data_hash else "- training-data hash: not recorded",
+    ]
+    if config.get("exported_at"):
+        lines.append(f"- exported at: {config['exported_at']}")
+    if parent and not compared:
+        lines.append("- what changed since the parent: run `convo-outcomes card MODEL --parent PARENT_FOLDER`")
+    return lines
+
+
+def render_model_card(
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None,
+    parity: dict[str, Any] | None,
+    parent_config: dict[str, Any] | None = None,
+    parent_metrics: dict[str, Any] | None = None,
+) -> str:
+    """A model card from what the folder knows: data, heads, calibration, parity and held-out metrics,
+    and, given the parent's config (and metrics), what changed since the parent."""
     training = config.get("training", {})
     cfg = training.get("config", {})
     lines = [
@@ -344,6 +516,11 @@ def render_model_card(config: dict[str, Any], metrics: dict[str, Any] | None, pa
         "Multi-head conversation-outcome model from convo-outcomes: one MiniLM-style encoder, one head per",
         "outcome, calibrated probabilities with evidence turns. Generated by `convo-outcomes export`/`card`;",
         "do not edit by hand.",
+    ]
+    lines += _lineage_lines(config, parent_config is not None)
+    if parent_config is not None:
+        lines += _changes_lines(changes_since_parent(config, metrics, parent_config, parent_metrics), bool(metrics))
+    lines += [
         "",
         "## Intended use",
         "Tag contact-center conversations (chat and call transcripts, English) with resolution, churn risk,",
@@ -430,6 +607,8 @@ def render_model_card(config: dict[str, Any], metrics: dict[str, Any] | None, pa
                         worse.append(f"{h} on {src}: {m['macro_f1']:.3f} vs {name} {bm:.3f}")
         lines += ["", "## Where a baseline is better", ""]
         lines += [f"- {w}" for w in worse] if worse else ["None: this model matches or beats every baseline on every head and source."]
+    if metrics:
+        lines += _segment_lines(metrics)
     if metrics and metrics.get("slices"):
         lines += ["", "## Long calls (accuracy by length)", "| slice | n | " + " | ".join(config["heads"]) + " |", "|---|---|" + "---|" * len(config["heads"])]
         for name, sl in metrics["slices"].items():
@@ -466,15 +645,27 @@ def render_model_card(config: dict[str, Any], metrics: dict[str, Any] | None, pa
     return "\n".join(lines) + "\n"
 
 
-def write_card(folder: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-    """(Re)write README.md and metrics.json of an exported folder, then its manifest."""
+def write_card(folder: str | Path, metrics: dict[str, Any] | None = None, parent: str | Path | None = None) -> Path:
+    """(Re)write README.md and metrics.json of an exported folder, then its manifest.
+
+    ``parent``: the parent's exported folder; its config.json (and metrics.json, if any) feed the
+    card's "Changes since the parent" section.
+    """
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
+    parent_config = parent_metrics = None
+    if parent is not None:
+        parent = Path(parent)
+        if not (parent / "config.json").exists():
+            raise ExportError(f"parent {parent}: no config.json; expected an exported model folder")
+        parent_config = json.loads((parent / "config.json").read_text())
+        if (parent / "metrics.json").exists():
+            parent_metrics = json.loads((parent / "metrics.json").read_text())
     if metrics is not None:
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     elif (folder / "metrics.json").exists():
         metrics = json.loads((folder / "metrics.json").read_text())
     parity = json.loads((folder / "parity.json").read_text()) if (folder / "parity.json").exists() else None
-    (folder / "README.md").write_text(render_model_card(config, metrics, parity))
+    (folder / "README.md").write_text(render_model_card(config, metrics, parity, parent_config, parent_metrics))
     write_manifest(folder)
     return folder / "README.md"

@@ -175,14 +175,50 @@ class LabelSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> "LabelSpec":
+        """A spec file, or a model folder (its ``label_spec.yaml``).
+
+        A file may start from another spec with ``extends: default | PATH`` (a spec file or a model
+        folder, relative to this file): its ``heads`` entries then add heads or override fields of
+        inherited ones (``add_classes: [...]`` appends classes), and ``remove_heads`` drops heads.
+        """
         path = Path(path)
+        if path.is_dir():
+            path = path / "label_spec.yaml"
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
             raise LabelSpecError(f"{path}: not valid YAML: {e}") from e
+        except FileNotFoundError:
+            raise LabelSpecError(f"label spec {path} not found") from None
+        if isinstance(data, Mapping) and "extends" in data:
+            data = _extend(data, path)
         return cls.from_dict(data, origin=str(path))
 
     @classmethod
     def default(cls) -> "LabelSpec":
         text = resources.files("convo_outcomes").joinpath("resources/label_spec.yaml").read_text()
         return cls.from_dict(yaml.safe_load(text), origin="convo_outcomes/resources/label_spec.yaml")
+
+
+def _extend(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    unknown = set(data) - {"extends", "heads", "remove_heads", "name", "version"}
+    if unknown:
+        raise LabelSpecError(f"{path}: unknown fields {sorted(unknown)} next to 'extends'")
+    ref = str(data["extends"])
+    parent = LabelSpec.default() if ref == "default" else LabelSpec.load(path.parent / ref)
+    heads = {name: dict(h) for name, h in parent.to_dict()["heads"].items()}
+    for name in data.get("remove_heads") or []:
+        if name not in heads:
+            raise LabelSpecError(f"{path}: remove_heads: {name!r} is not a head of {ref}; heads: {list(heads)}")
+        del heads[name]
+    for name, h in (data.get("heads") or {}).items():
+        if not isinstance(h, Mapping):
+            raise LabelSpecError(f"{path}: head {name!r} must be a mapping, found {type(h).__name__}")
+        h = dict(h)
+        added = h.pop("add_classes", None) or []
+        merged = {**heads.get(name, {}), **h}
+        if added:
+            merged["classes"] = [*merged.get("classes", []), *added]
+        heads[name] = merged
+    return {"name": data.get("name", f"{parent.name}+{path.stem}"), "version": data.get("version", parent.version), "heads": heads}
+

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 N_BINS = 15
 _EPS = 1e-12
 T_MIN, T_MAX = 0.05, 20.0
+MIN_SEGMENT_N = 20  # fewer labelled records than this in a segment value: too noisy to report
+SEGMENTS = ("channel", "industry", "language")  # Meta fields reported under "by_segment"
 
 
 def _r(x: float | None) -> float | None:
@@ -165,11 +167,16 @@ def evaluate_outputs(
     targets: Mapping[str, np.ndarray],
     probs: Mapping[str, np.ndarray],
     sources: Sequence[str],
+    segments: Mapping[str, Sequence[str | None]] | None = None,
+    min_segment_n: int = MIN_SEGMENT_N,
 ) -> dict[str, Any]:
     """Metrics per head overall and per head within each source.
 
     Returns ``{"heads": {HEAD: metrics}, "by_source": {SOURCE: {HEAD: metrics}}}``; a head (or a
     source's head) with no labelled records is omitted rather than reported with empty numbers.
+    With ``segments`` (e.g. ``{"channel": [...one value or None per record...]}``) the report also has
+    ``"by_segment": {SEGMENT: {VALUE: {HEAD: metrics}}}``: records without a value are left out, and
+    a value's head with fewer than ``min_segment_n`` labelled records is omitted (too few to read).
     """
     src = np.asarray([str(s) for s in sources], dtype=object)
     heads: dict[str, Any] = {}
@@ -189,7 +196,41 @@ def evaluate_outputs(
         for s in sorted(set(src[y >= 0].tolist())):
             m = src == s
             by_source.setdefault(s, {})[head.name] = head_metrics(head, y[m], p[m])
-    return {"heads": heads, "by_source": dict(sorted(by_source.items()))}
+    report: dict[str, Any] = {"heads": heads, "by_source": dict(sorted(by_source.items()))}
+    if segments is not None:
+        report["by_segment"] = segment_metrics(spec, targets, probs, segments, min_segment_n)
+    return report
+
+
+def segment_metrics(
+    spec: LabelSpec,
+    targets: Mapping[str, np.ndarray],
+    probs: Mapping[str, np.ndarray],
+    segments: Mapping[str, Sequence[str | None]],
+    min_n: int = MIN_SEGMENT_N,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{SEGMENT: {VALUE: {HEAD: metrics}}}``, like ``by_source`` but for meta fields such as channel.
+
+    Missing values (None or "") are skipped; a (value, head) with fewer than ``min_n`` labelled records
+    is omitted, and a value with no head left is omitted too, so every number shown rests on >= min_n.
+    """
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for seg, values in segments.items():
+        vals = np.asarray([None if v in (None, "") else str(v) for v in values], dtype=object)
+        per_value: dict[str, dict[str, Any]] = {}
+        for value in sorted({v for v in vals.tolist() if v is not None}):
+            m = vals == value
+            for head in spec:
+                if head.name not in targets or head.name not in probs:
+                    continue
+                y = np.asarray(targets[head.name]).astype(np.int64).reshape(-1)
+                if len(y) != len(vals):
+                    raise ValueError(f"segment {seg!r}: {len(vals)} values for {len(y)} records of head {head.name!r}")
+                if int(np.sum(y[m] >= 0)) < min_n:
+                    continue
+                per_value.setdefault(value, {})[head.name] = head_metrics(head, y[m], np.asarray(probs[head.name], dtype=np.float64)[m])
+        out[seg] = per_value
+    return out
 
 
 # ------------------------------------------------------------------------------ temperature scaling
@@ -398,7 +439,8 @@ def evaluate_model(
         logits, temps, spec, config = model_logits(model, convs)
     targets = {h.name: np.array([-1 if (t := h.target(c.labels)) is None else t for c in convs]) for h in spec}
     sources = [c.source for c in convs]
-    report = evaluate_outputs(spec, targets, {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}, sources)
+    segments = {seg: [getattr(c.meta, seg, None) for c in convs] for seg in SEGMENTS}
+    report = evaluate_outputs(spec, targets, {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}, sources, segments=segments)
     raw = evaluate_outputs(spec, targets, {h: softmax(logits[h]) for h in spec.head_names}, sources)
     report["uncalibrated"] = {h: {"ece": m["ece"], "brier": m["brier"]} for h, m in raw["heads"].items()}
     report["slices"] = length_slices(spec, convs, targets, {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}, predictions)

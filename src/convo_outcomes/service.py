@@ -59,7 +59,10 @@ class ServiceConfigError(ValueError):
 class ServiceSettings:
     """Everything the service reads at start; each field maps to ``CONVO_OUTCOMES_<FIELD>``."""
 
-    model_dir: str = "models/default"
+    # Empty: the promoted model of ``models_root`` (see registry.py), followed when promotion changes;
+    # a folder: that model, fixed.
+    model_dir: str = ""
+    models_root: str = "models"  # also $CONVO_OUTCOMES_MODELS_ROOT for the registry commands
     policy_path: str = ""  # empty: the packaged default policy
     audit_path: str = "audit/decisions.jsonl"  # empty: no audit log
     audit_max_bytes: int = 50 << 20
@@ -134,12 +137,24 @@ def model_hash(folder: str | Path) -> str:
     return "sha256:" + hashlib.sha256((Path(folder) / "manifest.json").read_bytes()).hexdigest()
 
 
+def resolve_model_dir(settings: ServiceSettings) -> tuple[Path, bool]:
+    """The folder to load, and whether to follow promotion (no explicit model_dir)."""
+    if settings.model_dir:
+        return Path(settings.model_dir), False
+    from .registry import Registry, RegistryError
+
+    try:
+        return Registry(settings.models_root).promoted_path(), True
+    except RegistryError as e:
+        raise ServiceConfigError(str(e)) from e
+
+
 def check_settings(settings: ServiceSettings) -> None:
     """Fail fast, before any server starts: model folder, policy vs the model's heads, auth token."""
     from .labels import LabelSpec
     from .policy import Policy, PolicyError
 
-    folder = Path(settings.model_dir)
+    folder = resolve_model_dir(settings)[0]
     cfg_path = folder / "config.json"
     if not cfg_path.exists() or not (folder / "manifest.json").exists():
         raise ServiceConfigError(f"{folder}: not an exported model folder (needs config.json and manifest.json); see `convo-outcomes export`")
@@ -389,29 +404,59 @@ class _Metrics:
             self.errors.labels(code=code).inc()
 
 
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A model with everything keyed to it (window and token caches): swapped as one on promotion,
+    so a request scored on one model never reads another model's cached window encodings."""
+
+    folder: Path
+    scorer: Any
+    version: str
+    hash: str
+    cache: Any  # WindowCache, or None when the cache is off
+    windowers: dict[bool, Any]
+
+
+WATCH_INTERVAL_S = 1.0  # how often a service following the promoted model stats registry.json
+
+
 class Engine:
-    """Model, policy, cache, audit log and scoring pool of one worker process."""
+    """Model, policy, cache, audit log and scoring pool of one worker process.
+
+    Started without an explicit model folder, it serves the promoted model and follows promotion:
+    a thread stats ``registry.json`` every second, loads a newly promoted model beside the current
+    one and swaps the reference; requests already scoring finish on the model they started with.
+    """
 
     def __init__(self, settings: ServiceSettings, metrics: bool = True):
         from .audit import Redactor
-        from .runtime import WindowCache
 
         self.settings = settings
-        self.scorer: Any = None
+        self.model: LoadedModel | None = None
         self.policy: Any = None
         self.audit: Any = None
-        self.model_hash = ""
-        self.model_version = ""
         self.error: str | None = None
         self.ready = threading.Event()
-        self.cache = WindowCache(settings.cache_bytes) if settings.cache_bytes else None
         self.redactor = Redactor()
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=settings.scoring_threads, thread_name_prefix="convo-score")
         self.inflight = 0  # touched on the event loop only
         self.token = os.environ.get(settings.auth_token_env, "") if settings.auth_token_env else ""
         self.metrics = _Metrics() if metrics else None
         self._thread: threading.Thread | None = None
-        self._windowers: dict[bool, Any] = {}
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def scorer(self) -> Any:
+        return self.model.scorer if self.model is not None else None
+
+    @property
+    def model_version(self) -> str:
+        return self.model.version if self.model is not None else ""
+
+    @property
+    def model_hash(self) -> str:
+        return self.model.hash if self.model is not None else ""
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -419,10 +464,26 @@ class Engine:
         self._thread = threading.Thread(target=self._load, name="convo-load", daemon=True)
         self._thread.start()
 
+    def _load_model(self, folder: Path, policy: Any) -> LoadedModel:
+        """Load, check against the policy and warm up one model folder (caches of its own)."""
+        from .runtime import Scorer, WindowCache
+
+        s = self.settings
+        scorer = Scorer.load(folder, threads=s.threads or None)
+        policy.check_heads({h: scorer.spec[h].classes for h in scorer.head_names})
+        scorer.score([{"id": "warm-up", "turns": [{"speaker": "customer", "text": "hello, warming up"}]}])
+        windowers: dict[bool, Any] = {}
+        if s.cache_bytes:
+            tokens = _TokenCache(max(s.cache_bytes // 4, 1 << 20))
+            w = scorer.windower
+            windowers = {write: dataclasses.replace(w, tokenizer=_CachingTokenizer(w.tokenizer, tokens, write)) for write in (True, False)}
+        cache = WindowCache(s.cache_bytes) if s.cache_bytes else None
+        return LoadedModel(Path(folder), scorer, scorer.version, model_hash(folder), cache, windowers)
+
     def _load(self) -> None:
         from .audit import AuditLog
         from .policy import Policy
-        from .runtime import Scorer
+        from .registry import Registry
 
         s = self.settings
         try:
@@ -430,45 +491,69 @@ class Engine:
                 raise ServiceConfigError(f"bearer-token auth is required but {s.auth_token_env} is empty or unset")
             if s.load_delay_s:
                 time.sleep(s.load_delay_s)
+            registry = Registry(s.models_root)
+            seen = registry.signature()  # before resolving: a promotion during the load is not missed
+            folder, follow = resolve_model_dir(s)
             policy = Policy.load(s.policy_path) if s.policy_path else Policy.default()
-            scorer = Scorer.load(s.model_dir, threads=s.threads or None)
-            policy.check_heads({h: scorer.spec[h].classes for h in scorer.head_names})
+            model = self._load_model(folder, policy)
             audit = None
             if s.audit_path:
                 audit = AuditLog(_worker_path(s.audit_path, s.workers), s.audit_max_bytes, s.audit_backups, redactor=self.redactor)
-            scorer.score([{"id": "warm-up", "turns": [{"speaker": "customer", "text": "hello, warming up"}]}])
-            self.model_hash = model_hash(s.model_dir)
-            self.model_version = scorer.version
-            if s.cache_bytes:
-                tokens = _TokenCache(max(s.cache_bytes // 4, 1 << 20))
-                w = scorer.windower
-                self._windowers = {
-                    write: dataclasses.replace(w, tokenizer=_CachingTokenizer(w.tokenizer, tokens, write)) for write in (True, False)
-                }
-            self.policy, self.audit, self.scorer = policy, audit, scorer
+            self.policy, self.audit, self.model = policy, audit, model
             self.ready.set()
-            logger.info("model %s (%s) loaded from %s; policy %s; audit %s", self.model_version, self.model_hash[:19], s.model_dir, policy.origin, audit.path if audit else "off")
+            logger.info(
+                "model %s (%s) loaded from %s%s; policy %s; audit %s",
+                model.version, model.hash[:19], folder, f" (promoted in {registry.root}, followed)" if follow else "", policy.origin, audit.path if audit else "off",
+            )  # fmt: skip
+            if follow:
+                self._watcher = threading.Thread(target=self._watch, args=(registry, seen), name="convo-registry-watch", daemon=True)
+                self._watcher.start()
         except Exception as e:
             self.error = f"{type(e).__name__}: {e}"
             logger.error("service cannot become ready: %s", self.error)
 
+    def _watch(self, registry: Any, seen: Any) -> None:
+        """Follow promotion: on a registry change, load the promoted model and swap it in."""
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            sig = registry.signature()
+            if sig == seen:
+                continue
+            seen = sig
+            current = self.model
+            try:
+                folder = registry.promoted_path()
+                if current is not None and folder.resolve() == current.folder.resolve():
+                    continue
+                t0 = time.perf_counter()
+                new = self._load_model(folder, self.policy)
+            except Exception as e:  # RegistryError, ModelLoadError, PolicyError...: keep serving the current model
+                logger.error("registry changed but the promoted model cannot be served; still serving %s: %s", self.model_version, e)
+                continue
+            self.model = new  # one reference assignment: each request uses the model it started with
+            logger.info(
+                "promoted model swapped: %s -> %s (%s, %s) loaded in %.1f s",
+                current.version if current else "none", new.version, folder, new.hash[:19], time.perf_counter() - t0,
+            )  # fmt: skip
+
     def close(self) -> None:
+        self._stop.set()
         self.executor.shutdown(wait=True)
         if self.audit is not None:
             self.audit.close()
 
     # --------------------------------------------------------------------------- scoring
 
-    def score(self, convs: list[Conversation], partial: bool, evidence_text: bool) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """Runs in a scoring thread: model outputs + policy decision per conversation."""
+    def score(self, convs: list[Conversation], partial: bool, evidence_text: bool) -> tuple[list[dict[str, Any]], dict[str, int], LoadedModel]:
+        """Runs in a scoring thread: model outputs + policy decision per conversation, and the model used."""
         from .audit import input_hash
 
+        m = self.model  # read once: a promotion swap mid-request does not mix two models
         if self.settings.score_delay_s:
             time.sleep(self.settings.score_delay_s)
-        view = _CacheView(self.cache, write=partial) if self.cache is not None else None
-        scorer = self.scorer
+        view = _CacheView(m.cache, write=partial) if m.cache is not None else None
+        scorer = m.scorer
         if view is not None:
-            scorer = dataclasses.replace(self.scorer, cache=view, windower=self._windowers[partial])
+            scorer = dataclasses.replace(m.scorer, cache=view, windower=m.windowers[partial])
         preds = scorer.score(convs)
         n_windows = sum(p.n_windows for p in preds)
         reused = view.hits if view is not None else 0
@@ -499,17 +584,20 @@ class Engine:
                     for h, r in d["heads"].items()
                 }
             out.append(item)
-        return out, {"windows_encoded": n_windows - reused, "windows_reused": reused}
+        return out, {"windows_encoded": n_windows - reused, "windows_reused": reused}, m
 
-    def audit_record(self, request_id: str, item: dict[str, Any], index: int | None, partial: bool, latency_ms: float) -> dict[str, Any]:
+    def audit_record(
+        self, request_id: str, item: dict[str, Any], index: int | None, partial: bool, latency_ms: float, model: LoadedModel | None = None
+    ) -> dict[str, Any]:
         """One audit line: identifiers, hashes, outputs per head, decision, latency; no transcript text."""
+        model = model or self.model
         rec: dict[str, Any] = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "request_id": request_id,
             "item": index,
             "conversation_id": self.redactor.redact(item["id"]),
-            "model_version": self.model_version,
-            "model_hash": self.model_hash,
+            "model_version": model.version,
+            "model_hash": model.hash,
             "input_hash": item["input_hash"],
             "partial": partial,
             "n_tokens": item["n_tokens"],
@@ -636,12 +724,17 @@ class RequestGuard:
 
 
 def _with_model_headers(send: Callable, engine: Engine) -> Callable:
-    """Every response (errors too) names the model that is serving: X-Model-Version, X-Model-Hash."""
-    extra = [(b"x-model-version", engine.model_version.encode("latin-1", "replace")), (b"x-model-hash", engine.model_hash.encode())]
+    """Every response (errors too) names the model that is serving: X-Model-Version, X-Model-Hash.
+
+    A scoring response already names the model that scored it (set by the handler; it may differ
+    from the current one right after a promotion swap); other responses get the current model."""
 
     async def wrapped(message: dict) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *extra]}
+            headers = message.get("headers", [])
+            if not any(k.lower() == b"x-model-version" for k, _ in headers):
+                extra = [(b"x-model-version", engine.model_version.encode("latin-1", "replace")), (b"x-model-hash", engine.model_hash.encode())]
+                message = {**message, "headers": [*headers, *extra]}
         await send(message)
 
     return wrapped
@@ -836,14 +929,14 @@ def create_app(settings: ServiceSettings, engine_ref: dict[str, Engine] | None =
         cf.add_done_callback(release)
         remaining = engine.settings.timeout_s - (time.perf_counter() - t0)
         try:
-            items, counts = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(cf)), max(remaining, 0.001))
+            items, counts, served = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(cf)), max(remaining, 0.001))
         except asyncio.TimeoutError:
             cf.cancel()  # frees the slot now if it never started; else the slot is freed when it ends
             return error(504, "timeout", f"scoring took longer than {engine.settings.timeout_s:g} s", None, hdr)
         latency_ms = round((time.perf_counter() - t0) * 1000, 2)
         if engine.audit is not None:
             for i, item in enumerate(items):
-                engine.audit.write(engine.audit_record(rid, item, i if batch else None, partial, latency_ms))
+                engine.audit.write(engine.audit_record(rid, item, i if batch else None, partial, latency_ms, served))
         m = engine.metrics
         if m is not None and m.decisions is not None:
             for item in items:
@@ -854,9 +947,10 @@ def create_app(settings: ServiceSettings, engine_ref: dict[str, Engine] | None =
         for item in items:
             if not evidence:
                 item.pop("evidence_text", None)
-        envelope = {"request_id": rid, "model_version": engine.model_version, "model_hash": engine.model_hash, "partial": partial, **counts, "latency_ms": latency_ms}
+        envelope = {"request_id": rid, "model_version": served.version, "model_hash": served.hash, "partial": partial, **counts, "latency_ms": latency_ms}
         body = {**envelope, "results": items} if batch else {**envelope, **items[0]}
-        return JSONResponse(body, headers=hdr)
+        named = {"x-model-version": served.version.encode("latin-1", "replace").decode("latin-1"), "x-model-hash": served.hash}
+        return JSONResponse(body, headers={**hdr, **named})
 
     def body_doc(model: type[BaseModel]) -> dict[str, Any]:
         # The body is parsed in the handler (body limit first, one error shape), so it is declared by hand.
@@ -956,6 +1050,11 @@ if bentoml is not None:
         """convo-outcomes scoring: POST /v1/score, POST /v1/score/batch; probes /livez /readyz; /metrics; /docs.json."""
 
         def __init__(self) -> None:
+            # The worker is an application entry point: BentoML leaves other loggers at WARNING, which
+            # would hide which model was loaded and promotion swaps.
+            pkg_logger = logging.getLogger(__name__.rpartition(".")[0] or __name__)
+            if pkg_logger.level == logging.NOTSET:
+                pkg_logger.setLevel(logging.INFO)
             self.engine = Engine(SETTINGS)
             _ENGINE_REF["engine"] = self.engine
             self.engine.start()

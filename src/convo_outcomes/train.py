@@ -222,14 +222,10 @@ def _set_seed(seed: int) -> None:
 def _optimizer(model: OutcomeModel, cfg: TrainConfig) -> torch.optim.Optimizer:
     enc, heads = [], []
     for n, p in model.named_parameters():
-        (enc if n.startswith("encoder.") else heads).append(p)
-    return torch.optim.AdamW(
-        [
-            {"params": enc, "lr": cfg.optim.lr_encoder},
-            {"params": heads, "lr": cfg.optim.lr_heads},
-        ],
-        weight_decay=cfg.optim.weight_decay,
-    )
+        if p.requires_grad:
+            (enc if n.startswith("encoder.") else heads).append(p)
+    groups = [{"params": enc, "lr": cfg.optim.lr_encoder}, {"params": heads, "lr": cfg.optim.lr_heads}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.optim.weight_decay)
 
 
 def _schedule(opt: torch.optim.Optimizer, total: int, warmup: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -282,11 +278,24 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     if cfg.optim.threads:
         torch.set_num_threads(cfg.optim.threads)
 
-    spec = LabelSpec.load(cfg.label_spec) if cfg.label_spec else LabelSpec.default()
-    encoder, tok_file = build_encoder(
-        cfg.model.base, tiny_hidden=cfg.model.tiny_hidden, tiny_layers=cfg.model.tiny_layers, attn_implementation=cfg.model.attn_implementation
-    )
+    warm = warm_report = None
+    if cfg.model.init_from:
+        from .warmstart import apply_warm_start, build_encoder_from, load_warm_start
+
+        warm = load_warm_start(cfg.model.init_from)
+        if warm.window != cfg.window:
+            logger.warning("window %s differs from the warm-start model's %s; the encoder was tuned on the latter", cfg.window, warm.window)
+        spec = LabelSpec.load(cfg.label_spec) if cfg.label_spec else warm.spec
+        encoder, tok_file = build_encoder_from(warm, cfg.model.attn_implementation), Path(warm.origin) / "tokenizer.json"
+    else:
+        spec = LabelSpec.load(cfg.label_spec) if cfg.label_spec else LabelSpec.default()
+        encoder, tok_file = build_encoder(
+            cfg.model.base, tiny_hidden=cfg.model.tiny_hidden, tiny_layers=cfg.model.tiny_layers, attn_implementation=cfg.model.attn_implementation
+        )
     model = OutcomeModel(encoder, spec, cfg.window, dropout=cfg.model.dropout)
+    if warm is not None:
+        warm_report = apply_warm_start(model, warm, cfg.model.class_map, cfg.model.init_attention_from)
+    frozen = _freeze(model, cfg, warm_report)
     windower = Windower.from_file(tok_file, cfg.window)
 
     splits = load_splits(cfg, out / "cache")
@@ -300,7 +309,8 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     logger.info("training records %d, validation %d; labelled per head %s", len(train_ex), len(val_ex), labelled)
     if not any(labelled.values()):
         raise TrainError(f"no training record carries a label for any head; label fields read: {spec.label_fields()}")
-    (out / "data_sources.json").write_text(json.dumps({"sources": splits.sources, "labelled_per_head": labelled}, indent=2))
+    data_hash = _data_hash(splits.sources)
+    (out / "data_sources.json").write_text(json.dumps({"sources": splits.sources, "labelled_per_head": labelled, "data_hash": data_hash}, indent=2))
 
     weights_by_src = {s["name"]: s["weight"] for s in splits.sources}
     cw = class_weights(train_ex, spec, cfg.optim.class_weight_power)
@@ -344,6 +354,8 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
         sample = epoch_sample(train_ex, weights_by_src, cfg.seed + epoch)
         batches = length_batches([train_ex[i].encoded for i in sample], cfg.optim.max_tokens, cfg.optim.max_conversations, cfg.seed + epoch)
         model.train()
+        if cfg.optim.freeze_encoder:
+            model.encoder.eval()  # frozen features: no dropout noise either
         bar = tqdm(total=len(batches), initial=state["batch_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch", disable=None)
         for b in range(state["batch_in_epoch"], len(batches)):
             idx = [sample[i] for i in batches[b]]
@@ -357,6 +369,7 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
                 opt.step()
+                frozen.restore()
             sched.step()
             state["step"] += 1
             state["batch_in_epoch"] = b + 1
@@ -392,7 +405,7 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
 
     best = OutcomeModel.load(out / "best") if (out / "best").exists() else model
     val_logits = predict_logits(best, [e.encoded for e in val_ex], pad_id) if val_ex else {}
-    calib = calibrate(best, val_ex, pad_id, logits=val_logits)
+    calib = calibrate(best, val_ex, pad_id, logits=val_logits, frozen_heads=frozen.frozen_heads + list(frozen.rows))
     val_report = _report(best, val_ex, val_logits) if val_ex else {}
     final = out / "final"
     best.save(
@@ -407,7 +420,11 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
                 "steps": state["step"],
                 "minutes": round(state["elapsed"] / 60, 1),
                 "versions": _versions(),
+                "data_hash": data_hash,
+                "warm_start": warm_report.to_dict() if warm_report else None,
+                "frozen": frozen.describe(),
             },
+            "parent": warm.ref if warm else None,
             "calibration": calib,
         },
     )
@@ -427,24 +444,102 @@ def _report(model: OutcomeModel, examples: Sequence[Example], logits: dict[str, 
     )
 
 
-def calibrate(model: OutcomeModel, val_ex: Sequence[Example], pad_id: int, logits: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-    """Fit one temperature per head on validation logits; store them in the model's buffer."""
+def calibrate(
+    model: OutcomeModel, val_ex: Sequence[Example], pad_id: int, logits: dict[str, np.ndarray] | None = None, frozen_heads: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Fit one temperature per head on validation logits; store them in the model's buffer.
+
+    Heads in ``frozen_heads`` (frozen during retraining, or with their inherited classes frozen) keep
+    their inherited temperature, so their probabilities stay exactly those of the parent model."""
     if not val_ex:
         return {}
     logits = logits if logits is not None else predict_logits(model, [e.encoded for e in val_ex], pad_id)
     targets = np.stack([e.targets for e in val_ex])
     temps, summary = [], {}
     for j, h in enumerate(model.head_names):
+        if h in frozen_heads:
+            t = float(model.temperatures[j])
+            temps.append(t)
+            summary[h] = {"n": int((targets[:, j] >= 0).sum()), "temperature": round(t, 4), "note": "frozen head: inherited temperature"}
+            continue
         keep = targets[:, j] >= 0
         if keep.sum() < 20 or len(np.unique(targets[keep, j])) < 2:
-            temps.append(1.0)
-            summary[h] = {"n": int(keep.sum()), "temperature": 1.0, "note": "too few validation labels; not calibrated"}
+            t = float(model.temperatures[j])  # 1.0 for a fresh model, the parent's after a warm start
+            temps.append(t)
+            summary[h] = {"n": int(keep.sum()), "temperature": round(t, 4), "note": "too few validation labels; temperature unchanged"}
             continue
         t = fit_temperature(logits[h][keep], targets[keep, j])
         temps.append(t)
         summary[h] = {"n": int(keep.sum()), "temperature": round(t, 4), **calibration_summary(logits[h][keep], targets[keep, j], t)}
     model.temperatures.copy_(torch.tensor(temps))
     return summary
+
+
+class Frozen:
+    """Parameters that must not move: requires_grad off for whole parts, and inherited classifier
+    rows restored after every optimizer step (AdamW's weight decay would move them otherwise)."""
+
+    def __init__(self, model: OutcomeModel, rows: dict[str, list[int]], frozen_heads: list[str], encoder: bool):
+        self.model, self.frozen_heads, self.encoder = model, frozen_heads, encoder
+        self.rows = {h: r for h, r in rows.items() if r and h not in frozen_heads}
+        self.saved = {
+            h: (model.classifier[h].weight.detach()[r].clone(), model.classifier[h].bias.detach()[r].clone()) for h, r in self.rows.items()
+        }
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for h, (w, b) in self.saved.items():
+            idx = torch.tensor(self.rows[h])
+            self.model.classifier[h].weight[idx] = w
+            self.model.classifier[h].bias[idx] = b
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "encoder": self.encoder,
+            "heads": self.frozen_heads,
+            "inherited_rows": {h: [self.model.spec[h].classes[i] for i in r] for h, r in self.rows.items()},
+        }
+
+
+def _freeze(model: OutcomeModel, cfg: TrainConfig, warm_report: Any) -> Frozen:
+    o = cfg.optim
+    if (o.freeze_encoder or o.train_heads or o.train_only_new) and warm_report is None:
+        raise TrainError("optim.freeze_encoder / optim.train_heads / optim.train_only_new need model.init_from (nothing to keep otherwise)")
+    unknown = [h for h in o.train_heads or [] if h not in model.head_names]
+    if unknown:
+        raise TrainError(f"optim.train_heads: {unknown} are not heads of the label spec; heads: {model.head_names}")
+    if o.freeze_encoder:
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+    frozen_heads = [h for h in model.head_names if o.train_heads is not None and h not in o.train_heads]
+    for h in frozen_heads:
+        for p in (*model.attn[h].parameters(), *model.classifier[h].parameters()):
+            p.requires_grad_(False)
+    rows: dict[str, list[int]] = {}
+    if o.train_only_new:
+        from .warmstart import frozen_rows
+
+        rows = frozen_rows(model, warm_report)
+        for h in rows:  # the attention is shared by old and new classes: keep it too
+            if h not in frozen_heads:
+                for p in model.attn[h].parameters():
+                    p.requires_grad_(False)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise TrainError("every parameter is frozen: check optim.freeze_encoder and optim.train_heads")
+    return Frozen(model, rows, frozen_heads, o.freeze_encoder)
+
+
+def _data_hash(sources: Sequence[dict[str, Any]]) -> str:
+    """One hash for the training data: each file's bytes, plus how it was split and sampled."""
+    import hashlib
+
+    from .runtime import file_sha256
+
+    h = hashlib.sha256()
+    for s in sources:
+        s.setdefault("sha256", file_sha256(Path(s["path"])))
+        h.update(json.dumps(s, sort_keys=True).encode())
+    return "sha256:" + h.hexdigest()
 
 
 def _versions() -> dict[str, str]:

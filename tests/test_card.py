@@ -1,0 +1,174 @@
+"""Per-segment metrics and the model card's version and 'Changes since the parent' sections."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from convo_outcomes.cli import app
+from convo_outcomes.export import changes_since_parent, render_model_card, write_card
+from convo_outcomes.labels import LabelSpec
+from convo_outcomes.metrics import evaluate_model, evaluate_outputs, head_metrics, segment_metrics
+from convo_outcomes.runtime import verify_manifest
+
+SPEC = LabelSpec.default()
+CHURN = SPEC["churn_risk"]
+
+
+def _segment_example():
+    """60 records: chat 25 (20 right), voice 25 (all right), email 5, no channel 5."""
+    y = np.array([1] * 25 + [0] * 25 + [1] * 5 + [0] * 5)
+    right1, wrong1, right0 = [0.2, 0.8], [0.9, 0.1], [0.7, 0.3]
+    p = np.array([right1] * 20 + [wrong1] * 5 + [right0] * 25 + [right1] * 5 + [right0] * 5)
+    channel = ["chat"] * 25 + ["voice"] * 25 + ["email"] * 5 + [None] * 5
+    language = ["en"] * 30 + ["de"] * 30
+    y_res = np.full(60, -1)
+    y_res[25:50] = 0  # resolution labelled on the voice records only
+    p_res = np.tile([0.6, 0.3, 0.1], (60, 1))
+    targets = {"churn_risk": y, "resolution": y_res}
+    probs = {"churn_risk": p, "resolution": p_res}
+    return targets, probs, {"channel": channel, "industry": [None] * 60, "language": language}
+
+
+def test_by_segment_by_hand() -> None:
+    targets, probs, segments = _segment_example()
+    rep = evaluate_outputs(SPEC, targets, probs, ["s"] * 60, segments=segments)
+    seg = rep["by_segment"]
+    assert set(rep) == {"heads", "by_source", "by_segment"}
+    # email has 5 labelled records (< 20): left out; records without a channel: left out
+    assert set(seg["channel"]) == {"chat", "voice"}
+    assert seg["channel"]["chat"]["churn_risk"]["n"] == 25
+    assert seg["channel"]["chat"]["churn_risk"]["accuracy"] == 0.8  # 20 of 25 right
+    assert seg["channel"]["voice"]["churn_risk"]["accuracy"] == 1.0
+    # resolution: 25 labelled voice records, 0 on chat -> only under voice
+    assert "resolution" not in seg["channel"]["chat"] and seg["channel"]["voice"]["resolution"]["n"] == 25
+    assert seg["industry"] == {}
+    # language en = records 0..29: 25 chat (20 right) + 5 voice (right) -> 25 / 30
+    assert seg["language"]["en"]["churn_risk"]["n"] == 30 and seg["language"]["en"]["churn_risk"]["accuracy"] == round(25 / 30, 4)
+    # de: 20 voice records (resolution labelled, 20 >= 20) and 10 more
+    assert seg["language"]["de"]["resolution"]["n"] == 20
+    assert seg["channel"]["chat"]["churn_risk"] == head_metrics(CHURN, targets["churn_risk"][:25], probs["churn_risk"][:25])
+    # a lower floor brings email back
+    assert segment_metrics(SPEC, targets, probs, segments, min_n=5)["channel"]["email"]["churn_risk"]["n"] == 5
+    json.dumps(rep)
+
+
+def test_evaluate_model_reports_segments(tiny_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "labelled.jsonl"
+    with src.open("w") as f:
+        for i in range(45):
+            f.write(json.dumps({
+                "id": f"r{i}",
+                "turns": [{"speaker": "customer", "text": f"my order {i} is late, cancel it"}, {"speaker": "agent", "text": "done"}],
+                "labels": {"churn_risk": "at_risk" if i % 3 else "not_at_risk"},
+                "meta": {"source": "t", "channel": "chat" if i < 25 else "voice", "industry": "retail" if i < 10 else None},
+            }) + "\n")
+    rep = evaluate_model(tiny_model, [src])
+    seg = rep["by_segment"]
+    assert {v: h["churn_risk"]["n"] for v, h in seg["channel"].items()} == {"chat": 25, "voice": 20}
+    assert seg["industry"] == {} and seg["language"] == {}  # 10 retail records < 20; no language at all
+    assert set(rep["heads"]) == {"churn_risk"} and set(seg["channel"]["chat"]) == {"churn_risk"}
+
+
+# ---------------------------------------------------------------------------------------------- card
+
+
+@pytest.fixture()
+def configs(tiny_model: Path) -> tuple[dict, dict]:
+    parent = json.loads((tiny_model / "config.json").read_text())
+    child = copy.deepcopy(parent)
+    child.update(version="0.2.0", parent="tiny_model@0.1.0", data_hash="sha256:abc123")
+    heads = child["label_spec"]["heads"]
+    heads["contact_cause"]["classes"] = [c for c in heads["contact_cause"]["classes"] if c != "other"] + ["warranty"]
+    heads["complaint"] = {"type": "binary", "classes": ["no", "yes"], "description": "", "sources": [{"field": "complaint"}]}
+    del heads["effort"]
+    child["temperatures"] = {**{h: 1.0 for h in heads}}
+    child["training"]["config"]["optim"]["lr_heads"] = 0.001
+    child["training"]["config"]["data"]["sources"] = ["mine.jsonl"]
+    return parent, child
+
+
+def _m(acc: float, f1: float, n: int = 100) -> dict:
+    return {"n": n, "accuracy": acc, "macro_f1": f1, "auc": None, "ece": 0.05}
+
+
+PARENT_METRICS = {
+    "heads": {"resolution": _m(0.8, 0.7), "effort": _m(0.6, 0.5)},
+    "by_source": {"synthetic": {"resolution": _m(0.82, 0.72, 60)}},
+    "data": {"paths": ["test.jsonl"], "split": "test", "heldout_paths": [], "n": 100},
+}
+CHILD_METRICS = {
+    "heads": {"resolution": _m(0.79, 0.75), "complaint": _m(0.9, 0.85, 40)},
+    "by_source": {"synthetic": {"resolution": _m(0.8, 0.7, 60)}},
+    "by_segment": {"channel": {"chat": {"resolution": _m(0.81, 0.74, 30)}}, "industry": {}, "language": {}},
+    "data": {"paths": ["test.jsonl"], "split": "test", "heldout_paths": [], "n": 100},
+}
+
+
+def test_changes_since_parent_structure(configs) -> None:
+    parent, child = configs
+    ch = changes_since_parent(child, CHILD_METRICS, parent, PARENT_METRICS)
+    assert ch["parent"] == "tiny_model@0.1.0" == ch["declared_parent"]
+    assert ch["heads_added"] == ["complaint"] and ch["heads_removed"] == ["effort"]
+    assert ch["classes"] == {"contact_cause": {"added": ["warranty"], "removed": ["other"]}}
+    assert {r["key"]: (r["old"], r["new"]) for r in ch["training_config"]} == {
+        "optim.lr_heads": (0.005, 0.001),
+        "data.sources": ([], ["mine.jsonl"]),
+    }
+    rows = {(r["head"], r["source"]): r for r in ch["metrics"]}
+    assert rows[("resolution", "all")]["delta_macro_f1"] == 0.05 and rows[("resolution", "all")]["delta_accuracy"] == -0.01
+    assert rows[("resolution", "synthetic")]["delta_macro_f1"] == -0.02
+    assert rows[("complaint", "all")]["parent_macro_f1"] is None and rows[("complaint", "all")]["delta_macro_f1"] is None
+    assert rows[("effort", "all")]["macro_f1"] is None and rows[("effort", "all")]["parent_macro_f1"] == 0.5
+    assert ch["same_data"] is True
+    other = dict(PARENT_METRICS, data={**PARENT_METRICS["data"], "split": "validation"})
+    assert changes_since_parent(child, CHILD_METRICS, parent, other)["same_data"] is False
+
+
+def test_card_shows_version_segments_and_changes(configs) -> None:
+    parent, child = configs
+    card = render_model_card(child, CHILD_METRICS, None, parent, PARENT_METRICS)
+    assert "- version: `0.2.0`" in card and "- parent: `tiny_model@0.1.0`" in card and "`sha256:abc123`" in card
+    assert "## Changes since the parent (tiny_model@0.1.0)" in card
+    assert "- head added: `complaint`" in card and "- head removed: `effort`" in card
+    assert "- `contact_cause`: class added `warranty`" in card and "- `contact_cause`: class removed `other`" in card
+    assert "| `optim.lr_heads` | 0.005 | 0.001 |" in card
+    assert "| resolution | all | 100 | 0.700 | 0.750 | +0.050 | 0.800 | 0.790 | -0.010 |" in card
+    assert "| resolution | synthetic | 60 | 0.720 | 0.700 | -0.020 |" in card
+    assert "| complaint | all | 40 | - | 0.850 | - |" in card
+    assert "Caution" not in card
+    assert "## Metrics by segment" in card and "| channel | chat | resolution | 30 | 0.810 | 0.740 | 0.050 |" in card
+    # without a parent folder: lineage only, with the command that adds the comparison
+    plain = render_model_card(child, CHILD_METRICS, None)
+    assert "Changes since the parent" not in plain and "--parent PARENT_FOLDER" in plain
+    # parent without metrics: spec and config changes still listed
+    no_metrics = render_model_card(child, CHILD_METRICS, None, parent, None)
+    assert "head added: `complaint`" in no_metrics and "the parent folder has no metrics.json" in no_metrics
+    # a card without by_segment has no segment table (older metrics.json files)
+    assert "Metrics by segment" not in render_model_card(parent, PARENT_METRICS, None)
+
+
+def test_write_card_with_parent_folder_and_cli(tiny_model: Path, tmp_path: Path, configs) -> None:
+    _, child_cfg = configs
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    shutil.copytree(tiny_model, parent)
+    shutil.copytree(tiny_model, child)
+    (child / "config.json").write_text(json.dumps(child_cfg))
+    (parent / "metrics.json").write_text(json.dumps(PARENT_METRICS))
+    readme = write_card(child, CHILD_METRICS, parent=parent)
+    text = readme.read_text()
+    assert "head added: `complaint`" in text and "| resolution | all | 100 | 0.700 | 0.750 | +0.050 |" in text
+    verify_manifest(child)  # the card and metrics.json are in the manifest
+    assert json.loads((child / "metrics.json").read_text()) == CHILD_METRICS
+    runner = CliRunner()
+    res = runner.invoke(app, ["card", str(child), "--parent", str(parent)])
+    assert res.exit_code == 0, res.output
+    assert (child / "README.md").read_text() == text  # metrics.json reused, same card
+    bad = runner.invoke(app, ["card", str(child), "--parent", str(tmp_path / "nope")])
+    assert bad.exit_code == 2 and "no config.json" in bad.output

@@ -1,0 +1,178 @@
+"""Retraining on users' labels: spec overrides, warm start from a shipped (int8 ONNX) model, frozen parts
+that keep the parent's outputs exactly, and a new class that is actually learned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from convo_outcomes.config import ConfigError, TrainConfig
+from convo_outcomes.labels import LabelSpec, LabelSpecError
+from convo_outcomes.model import OutcomeModel, predict_logits
+from convo_outcomes.render import Windower
+from convo_outcomes.runtime import Scorer
+from convo_outcomes.schema import Conversation
+from convo_outcomes.train import TrainError, train
+from convo_outcomes.warmstart import WarmStartError, apply_warm_start, build_encoder_from, load_warm_start
+
+NEW = "shipping_damage"
+PHRASES = {
+    NEW: ["my parcel arrived smashed", "the box came crushed and the vase is broken", "delivery damaged my order"],
+    "refund": ["i want my money back", "please refund the blender", "can i get a refund"],
+    "account_access": ["i cannot log in", "my password does not work", "locked out of my account"],
+}
+
+
+def _convs(n: int, seed: int) -> list[Conversation]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        cause = list(PHRASES)[i % 3]
+        turns = [
+            {"speaker": "customer", "text": f"{rng.choice(PHRASES[cause])} {' '.join(rng.choice(['please', 'today', 'hi', 'ok'], 2))}"},
+            {"speaker": "agent", "text": "let me look into that"},
+            {"speaker": "customer", "text": "thanks"},
+        ]
+        out.append(Conversation.model_validate({"id": f"r{seed}-{i}", "turns": turns, "labels": {"cause": cause}, "meta": {"source": "user"}}))
+    return out
+
+
+def _write(path: Path, convs: list[Conversation]) -> Path:
+    path.write_text("".join(c.model_dump_json(exclude_none=True) + "\n" for c in convs))
+    return path
+
+
+def _spec_file(tmp: Path, tiny_model: Path) -> Path:
+    p = tmp / "spec.yaml"
+    p.write_text(yaml.safe_dump({"extends": str(tiny_model), "heads": {"contact_cause": {"add_classes": [NEW]}}}))
+    return p
+
+
+def test_spec_extends_adds_overrides_and_removes(tmp_path: Path, tiny_model: Path) -> None:
+    spec = LabelSpec.load(_spec_file(tmp_path, tiny_model))
+    base = LabelSpec.load(tiny_model)
+    assert spec.head_names == base.head_names
+    assert spec["contact_cause"].classes == (*base["contact_cause"].classes, NEW)
+    p = tmp_path / "s2.yaml"
+    p.write_text(yaml.safe_dump({
+        "extends": "default",
+        "remove_heads": ["effort"],
+        "heads": {"complaint": {"type": "binary", "classes": ["no", "yes"], "sources": [{"field": "complaint"}]}},
+    }))
+    s2 = LabelSpec.load(p)
+    assert "effort" not in s2.head_names and s2.head_names[-1] == "complaint"
+    p.write_text(yaml.safe_dump({"extends": "default", "remove_heads": ["nope"]}))
+    with pytest.raises(LabelSpecError, match="remove_heads: 'nope' is not a head"):
+        LabelSpec.load(p)
+
+
+def test_warm_start_from_int8_bundle_reproduces_its_outputs(tiny_model: Path) -> None:
+    warm = load_warm_start(tiny_model)
+    model = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
+    report = apply_warm_start(model, warm)
+    assert report.copied_heads == warm.spec.head_names and not report.new_heads and not report.new_classes
+    model.eval()
+    convs = _convs(12, 1)
+    windower = Windower.from_file(tiny_model / "tokenizer.json", warm.window)
+    torch_logits = predict_logits(model, windower.encode_many([c.turns for c in convs]), windower.pad_id)
+    onnx_logits = Scorer.load(tiny_model).logits(convs)
+    for h in warm.spec.head_names:
+        # dequantized weights in fp32 vs int8 matmuls with quantized activations: close, same labels
+        assert np.abs(torch_logits[h] - onnx_logits[h]).max() < 0.05 * max(1.0, np.abs(onnx_logits[h]).max()), h
+        assert (torch_logits[h].argmax(1) == onnx_logits[h].argmax(1)).mean() >= 0.9, h
+    assert float(model.temperatures[0]) == pytest.approx(warm.temperatures[warm.spec.head_names[0]])
+
+
+def test_warm_start_errors(tmp_path: Path, tiny_model: Path) -> None:
+    with pytest.raises(WarmStartError, match="neither an exported model folder"):
+        load_warm_start(tmp_path)
+    warm = load_warm_start(tiny_model)
+    model = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window)
+    with pytest.raises(WarmStartError, match=r"class_map.contact_cause.refund: \['bogus'\] not classes"):
+        apply_warm_start(model, warm, class_map={"contact_cause": {"refund": ["bogus"]}})
+    with pytest.raises(ConfigError, match="only with model.init_from"):
+        TrainConfig.from_dict({"data": {"synth": {"n": 5}}, "model": {"class_map": {"contact_cause": {"a": ["b"]}}}})
+
+
+def _retrain_config(tmp: Path, tiny_model: Path, **optim) -> TrainConfig:
+    train_file = _write(tmp / "labelled.jsonl", _convs(90, 2))
+    warm_cfg = json.loads((tiny_model / "config.json").read_text())
+    return TrainConfig.from_dict({
+        "name": "retrain",
+        "seed": 3,
+        "output_dir": str(tmp / "run"),
+        "label_spec": str(_spec_file(tmp, tiny_model)),
+        "data": {"sources": [{"path": str(train_file), "name": "user"}], "validation": 0.2, "test": 0.0},
+        "model": {"init_from": str(tiny_model), "dropout": 0.0},
+        "window": warm_cfg["window"],
+        "optim": {"epochs": 12, "lr_heads": 0.05, "max_tokens": 4096, "patience": 12, **optim},
+    })
+
+
+def test_retrain_new_class_keeps_every_other_output(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = _retrain_config(tmp_path, tiny_model, freeze_encoder=True, train_heads=["contact_cause"], train_only_new=True)
+    result = train(cfg)
+    warm = load_warm_start(tiny_model)
+    final = OutcomeModel.load(result.final_dir)
+    state = final.state_dict()
+    # frozen parts are bit-identical to the parent's (dequantized) weights
+    for k, v in warm.state.items():
+        if k.startswith("encoder.") or (k.startswith(("attn.", "classifier.")) and "contact_cause" not in k):
+            assert torch.equal(state[k], v.to(state[k].dtype)), k
+    old = len(warm.spec["contact_cause"].classes)
+    assert torch.equal(state["classifier.contact_cause.weight"][:old], warm.state["classifier.contact_cause.weight"])
+    assert not torch.equal(state["classifier.contact_cause.weight"][old], torch.zeros_like(state["classifier.contact_cause.weight"][old]))
+    for i, h in enumerate(final.head_names):
+        if h != "contact_cause":
+            assert float(final.temperatures[i]) == pytest.approx(warm.temperatures[h]), h
+    cfg_out = json.loads((result.final_dir / "outcome_config.json").read_text())
+    assert cfg_out["parent"].startswith(warm.name or "tiny")
+    assert cfg_out["training"]["warm_start"]["new_classes"] == {"contact_cause": [NEW]}
+    assert cfg_out["training"]["data_hash"].startswith("sha256:")
+
+    # only the new row learned, and it fires on the new class
+    heldout = _convs(30, 9)
+    pred, is_new = _predict(final, result.final_dir, heldout)
+    assert (pred[is_new] == NEW).mean() >= 0.8
+
+    # after export, every other head gives the parent's int8 outputs exactly
+    from convo_outcomes.export import export_model
+
+    out = export_model(result.final_dir, tmp_path / "child", quantize="int8", keep_fp32=(), parity_sample=heldout)
+    child, parent = Scorer.load(out.output).logits(heldout), Scorer.load(tiny_model).logits(heldout)
+    for h in final.head_names:
+        if h != "contact_cause":
+            np.testing.assert_allclose(child[h], parent[h], rtol=0, atol=1e-5, err_msg=h)
+
+
+def _predict(model: OutcomeModel, folder: Path, convs: list[Conversation]) -> tuple[np.ndarray, np.ndarray]:
+    windower = Windower.from_file(folder / "tokenizer.json", model.window)
+    logits = predict_logits(model, windower.encode_many([c.turns for c in convs]), windower.pad_id)
+    pred = np.array(model.spec["contact_cause"].classes)[logits["contact_cause"].argmax(1)]
+    return pred, np.array([c.labels["cause"] == NEW for c in convs])
+
+
+def test_retrain_whole_head_learns_the_new_class(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = _retrain_config(tmp_path, tiny_model, freeze_encoder=True, train_heads=["contact_cause"])
+    result = train(cfg)
+    final = OutcomeModel.load(result.final_dir)
+    pred, is_new = _predict(final, result.final_dir, _convs(60, 9))
+    tp = float(((pred == NEW) & is_new).sum())
+    f1 = 2 * tp / ((pred == NEW).sum() + is_new.sum())
+    assert f1 >= 0.8, (f1, list(zip(pred, is_new)))
+    warm = load_warm_start(tiny_model)
+    state = final.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in warm.state.items() if k.startswith("classifier.resolution"))
+
+
+def test_freezing_needs_a_parent_and_real_heads(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = _retrain_config(tmp_path, tiny_model, train_heads=["nope"])
+    with pytest.raises(TrainError, match=r"optim.train_heads: \['nope'\] are not heads"):
+        train(cfg)
+    with pytest.raises(TrainError, match="need model.init_from"):
+        train(TrainConfig.from_dict({"output_dir": str(tmp_path / "x"), "data": {"synth": {"n": 20}}, "model": {"base": "tiny"}, "optim": {"freeze_encoder": True}}))
