@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 ENCODER_OUTPUTS = ("score_max", "exp_sum", "weighted_sum", "state_sum", "token_scores")
 MODEL_FORMAT = "convo-outcomes/onnx-model/1"
-PAD_SLACK = 1.25  # windows batched together differ in length by at most 25% (+16 tokens)
 
 
 class ModelLoadError(RuntimeError):
@@ -253,16 +252,9 @@ class Scorer:
         pad = self.windower.pad_id
         s = 0
         while s < len(todo):
-            shortest = len(windows[todo[s]])
+            longest = len(windows[todo[s]])
             e = s
-            # a batch is padded to its longest window: close it at the token budget, or when the
-            # next window would pad this batch's shortest by more than PAD_SLACK (a call's short
-            # last window is not padded to a full one)
-            while (
-                e < len(todo)
-                and (e - s + 1) * len(windows[todo[e]]) <= self.max_tokens
-                and len(windows[todo[e]]) <= shortest * PAD_SLACK + 16
-            ):
+            while e < len(todo) and (e - s + 1) * len(windows[todo[e]]) <= self.max_tokens:
                 e += 1
             e = max(e, s + 1)
             rows = todo[s:e]
@@ -282,6 +274,7 @@ class Scorer:
                 if self.cache is not None:
                     self.cache.put(keys[i], st)
             s = e
+            del longest
         return out  # type: ignore[return-value]
 
     def _pool(self, stats: Sequence[WindowStats]) -> tuple[np.ndarray, np.ndarray]:
