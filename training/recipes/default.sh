@@ -21,7 +21,7 @@ SYNTH_LONG=$RUN/synth-long.jsonl
 [ -f "$SYNTH_LONG" ] || $BIN/convo-outcomes data synth --n 400 --seed 9002 --long-share 0.45 --out "$SYNTH_LONG"
 
 args=(); for f in "${PUBLIC[@]}" "$SYNTH_TRAIN"; do args+=(--validation "$f"); done
-$BIN/convo-outcomes export --checkpoint "$RUN/final" --output models/default --quantize int8 --keep-fp32 ${KEEP_FP32:-none} "${args[@]}" --split validation
+$BIN/convo-outcomes export --checkpoint "$RUN/final" --output models/default --quantize int8 --keep-fp32 ${KEEP_FP32:-none} --version ${VERSION:-0.2.0} "${args[@]}" --split validation
 
 eval_args=(); for f in "${PUBLIC[@]}"; do eval_args+=(--data "$f"); done
 train_args=(); for f in "${PUBLIC[@]}" "$SYNTH_TRAIN"; do train_args+=(--train "$f"); done
