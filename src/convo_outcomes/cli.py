@@ -313,7 +313,7 @@ def score_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over even if an unfinished run exists."),
     batch_size: int = typer.Option(64, help="Conversations per scoring call."),
     workers: int = typer.Option(0, help="Worker processes (each one onnxruntime thread); 0 = in process. Ray: actors (0 = cluster CPUs - 1)."),
-    threads: Optional[int] = typer.Option(None, help="onnxruntime threads in process (default: all cores). Ray: per actor (default 1)."),
+    threads: Optional[int] = typer.Option(None, help="onnxruntime threads in process (default: all cores). Ray: per actor (default: cluster CPUs // actors)."),
     input_format: Optional[str] = typer.Option(None, "--format", help="jsonl, csv, parquet or text; default: by suffix."),
     engine: str = typer.Option("local", help="local (this machine) or ray (a Ray cluster; Parquet output only)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (ray engine); default: $RAY_ADDRESS, else a local cluster."),
@@ -339,7 +339,7 @@ def score_cmd(
             from .distributed import score_archive_ray
 
             summary = score_archive_ray(
-                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, actors=workers, threads=threads or 1, input_format=input_format, address=address
+                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, actors=workers, threads=threads or 0, input_format=input_format, address=address
             )
         else:
             summary = score_archive(

@@ -1,7 +1,7 @@
 """Data for the retraining example: 200 "labelled" conversations and a held-out set.
 
 A labeller is simulated with BANKING77's fine-grained intents: card_arrival and card_delivery_estimate
-become the new cause card_delivery. The 200 (60 of the new class; 140 others: its two neighbouring classes, order_status and
+become the new cause card_delivery. The 200 (90 of the new class; 110 others: its two neighbouring classes, order_status and
 card_service, then every source) come
 from the default model's training split (records a user would label); the held-out set is the test split of every shared source (never trained on by
 either model) plus generated test conversations.
@@ -44,7 +44,7 @@ def main(shared: Path, out: Path, synth_test: Path | None, synth_train: Path | N
     if synth_train and synth_train.exists():
         pool = [c for c in read_conversations([synth_train]) if split_of(c, **SPLIT) == "train"]
         others += rng.sample(pool, 10)
-    picked = rng.sample(new, 60) + rng.sample(near, 35) + rng.sample(cards, 45) + rng.sample(rest, 20) + others
+    picked = rng.sample(new, 90) + rng.sample(near, 30) + rng.sample(cards, 30) + rng.sample(rest, 15) + others
     picked += rng.sample([c for c in rest if c not in picked], 200 - len(picked))
     rng.shuffle(picked)
     with open(out / "labelled.jsonl", "w") as f:
