@@ -176,3 +176,109 @@ def test_freezing_needs_a_parent_and_real_heads(tmp_path: Path, tiny_model: Path
         train(cfg)
     with pytest.raises(TrainError, match="need model.init_from"):
         train(TrainConfig.from_dict({"output_dir": str(tmp_path / "x"), "data": {"synth": {"n": 20}}, "model": {"base": "tiny"}, "optim": {"freeze_encoder": True}}))
+
+
+def test_lbfgs_fits_new_rows_to_convergence_and_class_prior_shifts_the_bias(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = _retrain_config(tmp_path, tiny_model, freeze_encoder=True, train_heads=["contact_cause"], train_only_new=True,
+                          class_priors={"contact_cause": {NEW: 0.05}})
+    result = train(cfg)
+    out = json.loads((result.final_dir / "outcome_config.json").read_text())["training"]
+    assert out["solver"] == "lbfgs"
+    fit = out["history"][0]
+    assert fit["solver"] == "lbfgs" and fit["loss_end"] < fit["loss_start"] and fit["iterations"] >= 1
+    # the bias moved by exactly log(share / training share), from the fitted row to the shipped one
+    prior = out["class_priors"]["contact_cause"][NEW]
+    assert 0 < prior["train_share"] < 1 and prior["share"] == 0.05
+    assert prior["bias_shift"] == pytest.approx(np.log(0.05 / prior["train_share"]), abs=1e-5)
+    k = OutcomeModel.load(result.final_dir).spec["contact_cause"].classes.index(NEW)
+    fitted = OutcomeModel.load(result.output_dir / "best").classifier["contact_cause"].bias[k]
+    shipped = OutcomeModel.load(result.final_dir).classifier["contact_cause"].bias[k]
+    assert float(shipped - fitted) == pytest.approx(prior["bias_shift"], abs=1e-5)
+    # inherited rows never moved, and the new class is still found on held-out records
+    warm = load_warm_start(tiny_model)
+    state = OutcomeModel.load(result.final_dir).state_dict()
+    old = len(warm.spec["contact_cause"].classes)
+    assert torch.equal(state["classifier.contact_cause.weight"][:old], warm.state["classifier.contact_cause.weight"])
+    assert torch.equal(state["classifier.contact_cause.bias"][:old], warm.state["classifier.contact_cause.bias"])
+    pred, is_new = _predict(OutcomeModel.load(result.final_dir), result.final_dir, _convs(30, 9))
+    assert (pred[is_new] == NEW).mean() >= 0.8
+
+
+def test_solver_and_class_prior_errors(tmp_path: Path, tiny_model: Path) -> None:
+    for d in "abcdef":
+        (tmp_path / d).mkdir()
+    with pytest.raises(TrainError, match=r"optim.solver=lbfgs .* needs optim.freeze_encoder=true"):
+        train(_retrain_config(tmp_path / "a", tiny_model, solver="lbfgs"))
+    with pytest.raises(TrainError, match=r"optim.class_priors.contact_cause.nope: not a class of contact_cause"):
+        train(_retrain_config(tmp_path / "b", tiny_model, freeze_encoder=True, train_only_new=True, class_priors={"contact_cause": {"nope": 0.1}}))
+    with pytest.raises(TrainError, match=r"optim.class_priors.contact_cause.refund: its classifier row is frozen"):
+        train(_retrain_config(tmp_path / "c", tiny_model, freeze_encoder=True, train_only_new=True, class_priors={"contact_cause": {"refund": 0.1}}))
+    with pytest.raises(TrainError, match=r"optim.class_priors.bogus: not a head"):
+        train(_retrain_config(tmp_path / "d", tiny_model, class_priors={"bogus": {"x": 0.1}}))
+    with pytest.raises(ConfigError, match=r"optim.class_priors.contact_cause.refund must be a share in \(0, 1\), found 1.5"):
+        _retrain_config(tmp_path / "e", tiny_model, class_priors={"contact_cause": {"refund": 1.5}})
+    with pytest.raises(ConfigError, match=r"optim.solver must be 'auto', 'adamw' or 'lbfgs', found 'sgd'"):
+        _retrain_config(tmp_path / "f", tiny_model, solver="sgd")
+
+
+def _evidence_mass(model: OutcomeModel, examples: list, pad_id: int) -> float:
+    from convo_outcomes.model import collate
+    from convo_outcomes.train import evidence_loss
+
+    model.eval()
+    with torch.no_grad():
+        _, attention = model(**collate([e.encoded for e in examples], pad_id))
+        loss, _ = evidence_loss(attention, examples, model.spec)
+    return float(loss)
+
+
+def test_evidence_supervision_moves_attention_onto_deciding_turns(tmp_path: Path, tiny_model: Path) -> None:
+    from convo_outcomes.train import load_splits, make_examples
+
+    warm_cfg = json.loads((tiny_model / "config.json").read_text())
+    base = {
+        "name": "evidence", "seed": 3, "output_dir": str(tmp_path / "run"),
+        "data": {"sources": [], "synth": {"n": 120, "seed": 4}, "validation": 0.2, "test": 0.0},
+        "model": {"init_from": str(tiny_model), "dropout": 0.0},
+        "window": warm_cfg["window"],
+        "optim": {"epochs": 4, "lr_heads": 0.02, "max_tokens": 4096, "patience": 4, "freeze_encoder": True},
+    }
+    with_ev = TrainConfig.from_dict({**base, "optim": {**base["optim"], "evidence_weight": 2.0}})
+    result = train(with_ev)
+    trained = OutcomeModel.load(result.final_dir)
+    parent = OutcomeModel(build_encoder_from(load_warm_start(tiny_model)), trained.spec, trained.window, dropout=0.0)
+    apply_warm_start(parent, load_warm_start(tiny_model))
+    windower = Windower.from_file(result.final_dir / "tokenizer.json", trained.window)
+    splits = load_splits(with_ev, tmp_path / "run" / "cache")
+    examples = [e for e in make_examples(splits.validation, trained.spec, windower) if e.evidence]
+    assert len(examples) >= 10
+    before, after = _evidence_mass(parent, examples, windower.pad_id), _evidence_mass(trained, examples, windower.pad_id)
+    # -log(attention mass on the deciding turns), summed over heads, on records it did not train on
+    assert after < before - 0.5, (before, after)
+    # the encoder stayed frozen: states (and so every cached window) are the parent's
+    for k, v in parent.state_dict().items():
+        if k.startswith("encoder."):
+            assert torch.equal(trained.state_dict()[k], v), k
+
+
+def test_state_cache_returns_the_encoders_states_and_reuses_them(tiny_model: Path) -> None:
+    from convo_outcomes.model import StateCache, collate
+
+    warm = load_warm_start(tiny_model)
+    model = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
+    apply_warm_start(model, warm)
+    model.eval()
+    windower = Windower.from_file(tiny_model / "tokenizer.json", warm.window)
+    batch = collate(windower.encode_many([c.turns for c in _convs(6, 1)]), windower.pad_id)
+    with torch.no_grad():
+        ref = model(**batch)[0]
+        model.state_cache = StateCache(1 << 30)
+        first, second = model(**batch)[0], model(**batch)[0]
+    assert model.state_cache.misses == len(batch["input_ids"]) and model.state_cache.hits == len(batch["input_ids"])
+    for h in ref:
+        torch.testing.assert_close(first[h], ref[h], atol=5e-3, rtol=0)  # fp16 storage
+        assert torch.equal(first[h], second[h])
+    model.state_cache = StateCache(0)  # no room: encoded every time, nothing stored
+    with torch.no_grad():
+        model(**batch)
+    assert model.state_cache.bytes == 0 and model.state_cache.hits == 0

@@ -118,6 +118,19 @@ class OptimConfig:
     freeze_encoder: bool = False
     train_heads: list[str] | None = None  # only these heads learn (None: all); the others stay frozen
     train_only_new: bool = False  # within trained heads, rows of inherited classes stay frozen
+    # "lbfgs": when only classifier rows learn (encoder and attention frozen) their features are fixed and
+    # the fit is convex: one full-batch L-BFGS fit to convergence on features computed once, instead of
+    # epochs of mini-batches stopped early on a small validation split. "auto" picks it when it applies.
+    solver: str = "auto"
+    head_l2: float = 1e-3  # lbfgs: L2 penalty on the learned rows (mean cross-entropy + head_l2 x |w|^2)
+    # {head: {class: expected share}}: the share of the class in the data the model will score. A labelled
+    # set that over-represents a class (e.g. 90 of 200 picked for a new class) teaches that prior; the
+    # class's bias is shifted by log(share / share in the training labels) after training.
+    class_priors: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Attention supervision: weight of -log(attention mass on the turns that decide a label) for records
+    # that know them (meta.evidence_turns; generated data has them). 0 = off.
+    evidence_weight: float = 0.0
+    state_cache_gb: float = 4.0  # with a frozen encoder, keep token states (fp16) up to this size; 0 = off
 
     def __post_init__(self) -> None:
         _check(self.train_heads is None or (isinstance(self.train_heads, list) and bool(self.train_heads)), "optim.train_heads", "a non-empty list of head names or null", self.train_heads)
@@ -135,6 +148,14 @@ class OptimConfig:
         _check(self.train_max_windows is None or 1 <= self.train_max_windows <= 4096, "optim.train_max_windows", "in [1, 4096] or null", self.train_max_windows)
         for k, v in self.head_weights.items():
             _check(0 <= v <= 100, f"optim.head_weights.{k}", "in [0, 100]", v)
+        _check(self.solver in ("auto", "adamw", "lbfgs"), "optim.solver", "'auto', 'adamw' or 'lbfgs'", self.solver)
+        _check(0 <= self.head_l2 <= 10, "optim.head_l2", "in [0, 10]", self.head_l2)
+        _check(0 <= self.evidence_weight <= 100, "optim.evidence_weight", "in [0, 100]", self.evidence_weight)
+        _check(0 <= self.state_cache_gb <= 1024, "optim.state_cache_gb", "in [0, 1024]", self.state_cache_gb)
+        for head, shares in self.class_priors.items():
+            _check(isinstance(shares, Mapping) and bool(shares), f"optim.class_priors.{head}", "a mapping {class: share}", shares)
+            for c, v in shares.items():
+                _check(isinstance(v, (int, float)) and 0 < v < 1, f"optim.class_priors.{head}.{c}", "a share in (0, 1)", v)
 
 
 @dataclass

@@ -565,10 +565,22 @@ def render_model_card(
             f"Rebuild: `convo-outcomes train --config training/configs/{cfg.get('name', 'default')}.yaml`.",
         ]
         for h in training.get("history", []):
+            if h.get("solver") == "lbfgs":
+                lines.append(
+                    f"- L-BFGS fit of the learned classifier rows on fixed features (records per head {h.get('records')}): loss "
+                    f"{h.get('loss_start')} -> {h.get('loss_end')} in {h.get('iterations')} iterations; validation mean macro-F1 {h['val_mean_macro_f1']}"
+                )
+                continue
             lines.append(
                 f"- validation after step {h['step']} ({'complete' if h.get('complete') else 'partial'} epoch {h['epoch']}, "
                 f"{h.get('minutes')} min): mean macro-F1 {h['val_mean_macro_f1']}"
             )
+        for head, per_class in (training.get("class_priors") or {}).items():
+            for c, pr in per_class.items():
+                lines.append(
+                    f"- class prior `{head}/{c}`: {pr['train_share']:.1%} of the training labels, expected {pr['share']:.1%} in "
+                    f"scored data (optim.class_priors); bias shifted by {pr['bias_shift']:+.3f}"
+                )
         if config.get("notes"):
             lines += ["", str(config["notes"])]
     calib = config.get("calibration", {})

@@ -82,6 +82,7 @@ class OutcomeModel(nn.Module):
         self.classifier = nn.ModuleDict({h.name: nn.Linear(2 * hidden, h.num_classes) for h in spec})
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("temperatures", torch.ones(len(spec.heads)), persistent=True)
+        self.state_cache: StateCache | None = None  # set while training with a frozen encoder
 
     @property
     def head_names(self) -> list[str]:
@@ -91,37 +92,50 @@ class OutcomeModel(nn.Module):
         """Token states ``[N, T, H]`` for N windows."""
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def pool(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Heads over padded conversations: states ``[B, W, T, H]``, mask ``[B, W, T]``.
-
-        Returns logits ``{head: [B, C]}`` and attention ``{head: [B, W, T]}`` (sums to 1 per conversation).
-        """
+    def head_features(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """What each classifier reads, ``{head: [B, 2H]}`` (attention-pooled states, then the mean), before
+        dropout; and attention ``{head: [B, W, T]}`` (sums to 1 per conversation)."""
         b, w, t, h = states.shape
         flat = states.reshape(b, w * t, h)
         m = mask.reshape(b, w * t).to(states.dtype)
         mean = (flat * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp_min(1.0)
-        logits, attention = {}, {}
+        feats, attention = {}, {}
         for name in self.head_names:
             scores = self.attn[name](flat).squeeze(-1)
             scores = scores.masked_fill(m == 0, MASK_FILL)
             a = torch.softmax(scores.float(), dim=-1).to(states.dtype)
             pooled = torch.bmm(a.unsqueeze(1), flat).squeeze(1)
-            feats = self.dropout(torch.cat([pooled, mean], dim=-1))
-            logits[name] = self.classifier[name](feats).float()
+            feats[name] = torch.cat([pooled, mean], dim=-1)
             attention[name] = a.reshape(b, w, t).float()
-        return logits, attention
+        return feats, attention
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slots: torch.Tensor, n_conv: int, n_slot: int
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Windows ``[N, T]`` of several conversations; ``slots[i]`` = conv * n_slot + window position."""
-        states = self.encode(input_ids, attention_mask)
+    def pool(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Heads over padded conversations: states ``[B, W, T, H]``, mask ``[B, W, T]``.
+
+        Returns logits ``{head: [B, C]}`` and attention ``{head: [B, W, T]}`` (sums to 1 per conversation).
+        """
+        feats, attention = self.head_features(states, mask)
+        return {name: self.classifier[name](self.dropout(f)).float() for name, f in feats.items()}, attention
+
+    def _padded(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slots: torch.Tensor, n_conv: int, n_slot: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded windows placed in ``[conversations, window slots, T, H]`` with their mask."""
+        states = self.state_cache.encode(self, input_ids, attention_mask) if self.state_cache is not None else self.encode(input_ids, attention_mask)
         n, t, h = states.shape
         padded = states.new_zeros(n_conv * n_slot, t, h)
         padded[slots] = states
         pmask = attention_mask.new_zeros(n_conv * n_slot, t)
         pmask[slots] = attention_mask
-        return self.pool(padded.reshape(n_conv, n_slot, t, h), pmask.reshape(n_conv, n_slot, t))
+        return padded.reshape(n_conv, n_slot, t, h), pmask.reshape(n_conv, n_slot, t)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slots: torch.Tensor, n_conv: int, n_slot: int
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Windows ``[N, T]`` of several conversations; ``slots[i]`` = conv * n_slot + window position."""
+        return self.pool(*self._padded(input_ids, attention_mask, slots, n_conv, n_slot))
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, slots: torch.Tensor, n_conv: int, n_slot: int) -> dict[str, torch.Tensor]:
+        """Classifier inputs per head (arguments as ``forward``): fixed when the encoder and attention are frozen."""
+        return self.head_features(*self._padded(input_ids, attention_mask, slots, n_conv, n_slot))[0]
 
     # ------------------------------------------------------------------------------- persistence
 
@@ -181,6 +195,42 @@ class OutcomeModel(nn.Module):
         return model
 
 
+class StateCache:
+    """Token states of a frozen encoder, per window content, kept (fp16) so each window is encoded once.
+
+    Heads trained on a frozen encoder then cost almost nothing per epoch after the first. Bounded by
+    ``max_bytes``: past it, windows are encoded every time instead of stored."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = self.misses = 0
+        self._d: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def encode(self, model: OutcomeModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        from .render import window_key
+
+        lengths = attention_mask.sum(1).tolist()
+        keys = [window_key(input_ids[i, :n].numpy()) for i, n in enumerate(lengths)]
+        todo = [i for i, k in enumerate(keys) if k not in self._d]
+        self.hits += len(keys) - len(todo)
+        self.misses += len(todo)
+        fresh: dict[int, torch.Tensor] = {}
+        if todo:
+            t = max(lengths[i] for i in todo)
+            st = model.encode(input_ids[todo, :t], attention_mask[todo, :t])
+            for j, i in enumerate(todo):
+                fresh[i] = st[j, : lengths[i]].to(torch.float16)
+                if self.bytes + fresh[i].numel() * 2 <= self.max_bytes:
+                    self._d[keys[i]] = fresh[i]
+                    self.bytes += fresh[i].numel() * 2
+        out = torch.zeros(*input_ids.shape, model.encoder.config.hidden_size)
+        for i, k in enumerate(keys):
+            out[i, : lengths[i]] = (fresh[i] if i in fresh else self._d[k]).float()
+        return out
+
+
 def collate(encoded: Sequence[EncodedConversation], pad_id: int) -> dict[str, Any]:
     """Flatten the windows of several conversations into one padded batch plus slot indices."""
     windows = [w for e in encoded for w in e.input_ids]
@@ -196,23 +246,46 @@ def collate(encoded: Sequence[EncodedConversation], pad_id: int) -> dict[str, An
     }
 
 
+def token_turns(encoded: Sequence[EncodedConversation], n_slot: int, length: int) -> torch.Tensor:
+    """Turn index of every token, laid out like ``pool``'s attention ``[B, n_slot, length]``; -1 = none."""
+    out = np.full((len(encoded), n_slot, length), -1, dtype=np.int64)
+    for b, e in enumerate(encoded):
+        for w, tt in enumerate(e.token_turns):
+            out[b, w, : len(tt)] = tt
+    return torch.from_numpy(out)
+
+
 @torch.no_grad()
 def predict_logits(
     model: OutcomeModel, encoded: Sequence[EncodedConversation], pad_id: int, max_tokens: int = 16384, progress: bool = False
 ) -> dict[str, np.ndarray]:
     """Raw (uncalibrated) logits per head, in input order; batches sorted by length to avoid padding."""
+    return _predict(model, encoded, pad_id, max_tokens, progress, features=False)
+
+
+@torch.no_grad()
+def predict_features(
+    model: OutcomeModel, encoded: Sequence[EncodedConversation], pad_id: int, max_tokens: int = 16384, progress: bool = False
+) -> dict[str, np.ndarray]:
+    """Classifier inputs per head ``[conversations, 2H]`` in input order (see ``OutcomeModel.features``)."""
+    return _predict(model, encoded, pad_id, max_tokens, progress, features=True)
+
+
+def _predict(model: OutcomeModel, encoded: Sequence[EncodedConversation], pad_id: int, max_tokens: int, progress: bool, features: bool) -> dict[str, np.ndarray]:
     from .train import length_batches  # local: train imports this module
 
     model.eval()
-    out = {h: np.zeros((len(encoded), model.spec[h].num_classes), dtype=np.float32) for h in model.head_names}
+    width = {h: 2 * model.encoder.config.hidden_size if features else model.spec[h].num_classes for h in model.head_names}
+    out = {h: np.zeros((len(encoded), width[h]), dtype=np.float32) for h in model.head_names}
     batches = length_batches(encoded, max_tokens=max_tokens, max_conversations=256, shuffle_seed=None)
     it = batches
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(batches, desc="predict", unit="batch", disable=None)
+        it = tqdm(batches, desc="features" if features else "predict", unit="batch", disable=None)
     for idx in it:
-        logits, _ = model(**collate([encoded[i] for i in idx], pad_id))
-        for h, v in logits.items():
-            out[h][idx] = v.numpy()
+        batch = collate([encoded[i] for i in idx], pad_id)
+        res = model.features(**batch) if features else model(**batch)[0]
+        for h, v in res.items():
+            out[h][idx] = v.float().numpy()
     return out

@@ -23,7 +23,7 @@ from torch import nn
 from .config import TrainConfig
 from .labels import LabelSpec
 from .metrics import calibration_summary, evaluate_outputs, fit_temperature, softmax
-from .model import OutcomeModel, build_encoder, collate, predict_logits
+from .model import OutcomeModel, StateCache, build_encoder, collate, predict_features, predict_logits, token_turns
 from .render import EncodedConversation, Windower
 from .schema import Conversation
 
@@ -43,6 +43,7 @@ class Example:
     encoded: EncodedConversation
     targets: np.ndarray  # int64 [heads], -1 = unknown
     origin: str = ""  # the data source entry it came from (sampling weights are per entry)
+    evidence: dict[int, list[int]] = field(default_factory=dict)  # head index -> turns known to decide its label
 
 
 @dataclass
@@ -117,7 +118,9 @@ def make_examples(
         for conv, enc in zip(part, windower.encode_many([c.turns for c in part])):
             t = [spec[h].target(conv.labels) for h in spec.head_names]
             targets = np.array([-1 if v is None else v for v in t], dtype=np.int64)
-            out.append(Example(conv.id, conv.source, enc, targets, (origin or {}).get(conv.id, conv.source)))
+            known = getattr(conv.meta, "evidence_turns", None) or {}
+            evidence = {j: list(known[h]) for j, h in enumerate(spec.head_names) if targets[j] >= 0 and known.get(h)}
+            out.append(Example(conv.id, conv.source, enc, targets, (origin or {}).get(conv.id, conv.source), evidence))
     return out
 
 
@@ -213,6 +216,31 @@ def masked_loss(
     return total, parts
 
 
+def evidence_loss(attention: dict[str, torch.Tensor], examples: Sequence[Example], spec: LabelSpec) -> tuple[torch.Tensor, dict[str, float]]:
+    """Attention supervision: -log(attention mass on the turns known to decide the label), per head,
+    averaged over the records that know them (generated data records them in ``meta.evidence_turns``).
+
+    What the runtime reports as evidence is this attention summed per turn, so this is what teaches
+    evidence to point at the deciding turns."""
+    first = next(iter(attention.values()))
+    b, n_slot, length = first.shape
+    turns = token_turns([e.encoded for e in examples], n_slot, length)
+    total = first.new_zeros(())
+    parts: dict[str, float] = {}
+    for j, name in enumerate(spec.head_names):
+        rows = [r for r, e in enumerate(examples) if j in e.evidence]
+        if not rows:
+            continue
+        decisive = torch.zeros(len(rows), n_slot, length, dtype=torch.bool)
+        for k, r in enumerate(rows):
+            decisive[k] = torch.isin(turns[r], torch.tensor(examples[r].evidence[j]))
+        mass = (attention[name][rows].float() * decisive).sum((1, 2))
+        loss = -torch.log(mass.clamp_min(1e-6)).mean()
+        total = total + loss
+        parts[f"evidence_{name}"] = float(loss.detach())
+    return total, parts
+
+
 def _set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -296,6 +324,9 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     if warm is not None:
         warm_report = apply_warm_start(model, warm, cfg.model.class_map, cfg.model.init_attention_from)
     frozen = _freeze(model, cfg, warm_report)
+    solver = _solver(cfg, model)
+    if cfg.optim.freeze_encoder and cfg.optim.state_cache_gb:
+        model.state_cache = StateCache(int(cfg.optim.state_cache_gb * (1 << 30)))
     windower = Windower.from_file(tok_file, cfg.window)
 
     splits = load_splits(cfg, out / "cache")
@@ -309,6 +340,7 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     logger.info("training records %d, validation %d; labelled per head %s", len(train_ex), len(val_ex), labelled)
     if not any(labelled.values()):
         raise TrainError(f"no training record carries a label for any head; label fields read: {spec.label_fields()}")
+    priors = class_prior_shifts(spec, train_ex, cfg.optim.class_priors, frozen)  # checked before any training
     data_hash = _data_hash(splits.sources)
     (out / "data_sources.json").write_text(json.dumps({"sources": splits.sources, "labelled_per_head": labelled, "data_hash": data_hash}, indent=2))
 
@@ -349,6 +381,14 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     budget_s = cfg.optim.max_minutes * 60 if cfg.optim.max_minutes else math.inf
     stop = False
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.optim.bf16 else torch.autocast("cpu", enabled=False)
+    if solver == "lbfgs" and state["epoch"] < cfg.optim.epochs:
+        fit = fit_rows_lbfgs(model, train_ex, frozen, cfg, pad_id)
+        score, _, _ = validation_score(model, val_ex, pad_id) if val_ex else (0.0, {}, {})
+        state["elapsed"] = time.monotonic() - started
+        state["history"].append({"solver": "lbfgs", **fit, "val_mean_macro_f1": round(score, 4), "minutes": round(state["elapsed"] / 60, 1)})
+        logger.info("lbfgs fit of classifier rows: loss %.4f -> %.4f in %d iterations; validation mean macro-F1 %.4f", fit["loss_start"], fit["loss_end"], fit["iterations"], score)
+        state["best"], state["epoch"] = score, cfg.optim.epochs
+        model.save(out / "best", tok_file)
     while state["epoch"] < cfg.optim.epochs and not stop:
         epoch = state["epoch"]
         sample = epoch_sample(train_ex, weights_by_src, cfg.seed + epoch)
@@ -362,8 +402,12 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
             batch = collate([train_ex[i].encoded for i in idx], pad_id)
             targets = torch.from_numpy(np.stack([train_ex[i].targets for i in idx]))
             with autocast:
-                logits, _ = model(**batch)
+                logits, attention = model(**batch)
             loss, parts = masked_loss(logits, targets, spec, cw, cfg.optim.head_weights)
+            if cfg.optim.evidence_weight:
+                ev, ev_parts = evidence_loss(attention, [train_ex[i] for i in idx], spec)
+                loss = loss + cfg.optim.evidence_weight * ev
+                parts.update(ev_parts)
             opt.zero_grad(set_to_none=True)
             if loss.requires_grad:
                 loss.backward()
@@ -403,7 +447,11 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
             logger.info("early stopping: no improvement for %d epochs", state["bad_epochs"])
             break
 
+    if model.state_cache is not None:
+        c = model.state_cache
+        logger.info("frozen-encoder state cache: %d windows encoded, %d reused, %.2f GB", c.misses, c.hits, c.bytes / (1 << 30))
     best = OutcomeModel.load(out / "best") if (out / "best").exists() else model
+    apply_class_prior_shifts(best, priors)
     val_logits = predict_logits(best, [e.encoded for e in val_ex], pad_id) if val_ex else {}
     calib = calibrate(best, val_ex, pad_id, logits=val_logits, frozen_heads=frozen.frozen_heads + list(frozen.rows))
     val_report = _report(best, val_ex, val_logits) if val_ex else {}
@@ -423,6 +471,8 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
                 "data_hash": data_hash,
                 "warm_start": warm_report.to_dict() if warm_report else None,
                 "frozen": frozen.describe(),
+                "solver": solver,
+                "class_priors": priors,
             },
             "parent": warm.ref if warm else None,
             "calibration": calib,
@@ -430,6 +480,99 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     )
     (final / "validation_metrics.json").write_text(json.dumps(val_report, indent=2))
     return TrainResult(out, final, state["step"], state["epoch"], state["best"], state["elapsed"] / 60, val_report, calib)
+
+
+def _solver(cfg: TrainConfig, model: OutcomeModel) -> str:
+    """``lbfgs`` needs fixed features: nothing but classifier rows may learn."""
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    rows_only = cfg.optim.freeze_encoder and all(n.startswith("classifier.") for n in trainable)
+    if cfg.optim.solver == "lbfgs" and not rows_only:
+        others = sorted({n.split(".")[0] + "." + n.split(".")[1] for n in trainable if not n.startswith("classifier.")})
+        raise TrainError(
+            "optim.solver=lbfgs fits classifier rows on fixed features: it needs optim.freeze_encoder=true and every "
+            f"trained head's attention frozen (optim.train_only_new=true); trainable besides the classifiers: {others}"
+        )
+    if cfg.optim.solver == "auto":
+        return "lbfgs" if rows_only else "adamw"
+    return cfg.optim.solver
+
+
+def fit_rows_lbfgs(model: OutcomeModel, examples: Sequence[Example], frozen: "Frozen", cfg: TrainConfig, pad_id: int) -> dict[str, Any]:
+    """Fit the learnable classifier rows to convergence on features computed once (a convex problem).
+
+    Per head: mean cross-entropy over the records carrying its label, times ``optim.head_weights``, plus
+    ``optim.head_l2`` x the squared norm of the learned rows. Inherited rows get zero gradient, so
+    L-BFGS never moves them (and ``frozen.restore`` makes that exact)."""
+    spec = model.spec
+    feats = predict_features(model, [e.encoded for e in examples], pad_id, max_tokens=cfg.optim.max_tokens, progress=True)
+    targets = np.stack([e.targets for e in examples])
+    data: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for j, h in enumerate(spec.head_names):
+        keep = targets[:, j] >= 0
+        if not model.classifier[h].weight.requires_grad or not keep.any():
+            continue
+        free = torch.ones(spec[h].num_classes, dtype=torch.bool)
+        free[frozen.rows.get(h, [])] = False
+        data[h] = (torch.from_numpy(feats[h][keep]), torch.from_numpy(targets[keep, j]).long(), free)
+    if not data:
+        raise TrainError("optim.solver=lbfgs: no trained head has labelled training records")
+    params = [p for h in data for p in (model.classifier[h].weight, model.classifier[h].bias)]
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=1000, tolerance_grad=1e-7, tolerance_change=1e-10, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=False)
+        loss = params[0].new_zeros(())
+        for h, (x, y, free) in data.items():
+            lin = model.classifier[h]
+            ce = nn.functional.cross_entropy(x @ lin.weight.T + lin.bias, y)
+            loss = loss + cfg.optim.head_weights.get(h, 1.0) * ce + cfg.optim.head_l2 * (lin.weight[free] ** 2).sum()
+        loss.backward()
+        for h, (_, _, free) in data.items():
+            model.classifier[h].weight.grad[~free] = 0
+            model.classifier[h].bias.grad[~free] = 0
+        return loss
+
+    start = closure().item()
+    opt.step(closure)
+    frozen.restore()
+    end = closure().item()
+    return {
+        "loss_start": round(start, 6),
+        "loss_end": round(end, 6),
+        "iterations": int(opt.state[params[0]].get("n_iter", 0)),
+        "records": {h: int(len(y)) for h, (_, y, _) in data.items()},
+    }
+
+
+def class_prior_shifts(spec: LabelSpec, examples: Sequence[Example], priors: dict[str, dict[str, float]], frozen: "Frozen") -> dict[str, dict[str, Any]]:
+    """Bias shift per ``optim.class_priors`` entry: log(expected share / share in the training labels)."""
+    if not priors:
+        return {}
+    targets = np.stack([e.targets for e in examples]) if examples else np.zeros((0, len(spec.head_names)), dtype=np.int64)
+    out: dict[str, dict[str, Any]] = {}
+    for head, shares in priors.items():
+        if head not in spec.head_names:
+            raise TrainError(f"optim.class_priors.{head}: not a head of the label spec; heads: {spec.head_names}")
+        j, classes = spec.head_names.index(head), spec[head].classes
+        col = targets[:, j]
+        for c, share in shares.items():
+            if c not in classes:
+                raise TrainError(f"optim.class_priors.{head}.{c}: not a class of {head}; classes: {classes}")
+            k = classes.index(c)
+            if head in frozen.frozen_heads or k in frozen.rows.get(head, []):
+                raise TrainError(f"optim.class_priors.{head}.{c}: its classifier row is frozen (inherited from the parent); only learned rows can take a prior")
+            n, labelled = int((col == k).sum()), int((col >= 0).sum())
+            if n == 0:
+                raise TrainError(f"optim.class_priors.{head}.{c}: no training record carries this class, so its training share is unknown")
+            out.setdefault(head, {})[c] = {"share": float(share), "train_share": round(n / labelled, 6), "bias_shift": round(math.log(share * labelled / n), 6)}
+    return out
+
+
+@torch.no_grad()
+def apply_class_prior_shifts(model: OutcomeModel, shifts: dict[str, dict[str, Any]]) -> None:
+    for head, per_class in shifts.items():
+        for c, s in per_class.items():
+            model.classifier[head].bias[model.spec[head].classes.index(c)] += s["bias_shift"]
 
 
 def _report(model: OutcomeModel, examples: Sequence[Example], logits: dict[str, np.ndarray]) -> dict[str, Any]:
