@@ -172,3 +172,12 @@ def test_write_card_with_parent_folder_and_cli(tiny_model: Path, tmp_path: Path,
     assert (child / "README.md").read_text() == text  # metrics.json reused, same card
     bad = runner.invoke(app, ["card", str(child), "--parent", str(tmp_path / "nope")])
     assert bad.exit_code == 2 and "no config.json" in bad.output
+
+
+def test_card_shows_an_lbfgs_fit_and_class_priors(configs) -> None:
+    _, child = configs
+    child["training"]["history"] = [{"solver": "lbfgs", "loss_start": 6.11, "loss_end": 0.0338, "iterations": 56, "records": {"contact_cause": 150}, "val_mean_macro_f1": 0.83, "minutes": 0.2}]
+    child["training"]["class_priors"] = {"contact_cause": {"warranty": {"share": 0.02, "train_share": 0.46, "bias_shift": -3.135494}}}
+    card = render_model_card(child, CHILD_METRICS, None)
+    assert "- L-BFGS fit of the learned classifier rows on fixed features (records per head {'contact_cause': 150}): loss 6.11 -> 0.0338 in 56 iterations" in card
+    assert "- class prior `contact_cause/warranty`: 46.0% of the training labels, expected 2.0% in scored data (optim.class_priors); bias shifted by -3.135" in card

@@ -282,3 +282,50 @@ def test_state_cache_returns_the_encoders_states_and_reuses_them(tiny_model: Pat
     with torch.no_grad():
         model(**batch)
     assert model.state_cache.bytes == 0 and model.state_cache.hits == 0
+
+
+def test_evidence_loss_values_and_absent_turns() -> None:
+    from convo_outcomes.render import EncodedConversation
+    from convo_outcomes.train import Example, evidence_loss
+
+    spec = LabelSpec.default()
+    j = spec.head_names.index("resolution")
+    enc = EncodedConversation([np.arange(4)], [np.array([-1, 0, 1, -1], dtype=np.int32)], n_tokens=2)
+    targets = np.full(len(spec.head_names), -1)
+    on_turn_1 = Example("a", "s", enc, targets, evidence={j: [1]})
+    absent = Example("b", "s", enc, targets, evidence={j: [7]})  # its deciding turn is not in the kept windows
+    att = torch.zeros(2, 1, 4)
+    att[:, 0, 2] = 0.25
+    att[:, 0, 1] = 0.75
+    attention = {h: att for h in spec.head_names}
+    loss, parts = evidence_loss(attention, [on_turn_1, absent], spec)
+    assert float(loss) == pytest.approx(-np.log(0.25)) and list(parts) == ["evidence_resolution"]
+    loss, parts = evidence_loss(attention, [absent], spec)
+    assert float(loss) == 0.0 and parts == {}
+
+
+def test_state_cache_from_the_exported_int8_graph_gives_the_runtimes_states(tiny_model: Path) -> None:
+    from convo_outcomes.model import StateCache, collate
+    from convo_outcomes.runtime import OnnxEncoder
+
+    warm = load_warm_start(tiny_model)
+    model = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
+    apply_warm_start(model, warm)
+    model.eval()
+    windower = Windower.from_file(tiny_model / "tokenizer.json", warm.window)
+    batch = collate(windower.encode_many([c.turns for c in _convs(8, 3)]), windower.pad_id)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    cache = StateCache(1 << 30, onnx_encoder=tiny_model / "encoder.onnx")
+    states = cache.encode(model, ids, mask)
+    # the runtime's own int8 encoder reports the sum of its token states per window: the graph's states
+    # add up to it exactly, the torch (dequantized fp32) encoder's do not; the cache keeps them in fp16
+    runtime = OnnxEncoder(tiny_model / "encoder.onnx").run(ids.numpy(), mask.numpy())["state_sum"]
+    window_sums = lambda st: (st.float() * mask.unsqueeze(-1)).sum(1).numpy()  # noqa: E731
+    exact = float(np.abs(window_sums(cache._encode(model, ids, mask)) - runtime).max())
+    with torch.no_grad():
+        torch_gap = float(np.abs(window_sums(model.encode(ids, mask)) - runtime).max())
+    assert exact < 1e-4 < torch_gap / 10, (exact, torch_gap)
+    np.testing.assert_allclose(window_sums(states), runtime, atol=1e-3 * float(np.abs(runtime).max()), rtol=0)
+    assert cache.misses == len(ids) and torch.equal(cache.encode(model, ids, mask), states) and cache.hits == len(ids)
+    with pytest.raises(ValueError, match="not a convo-outcomes encoder graph"):
+        StateCache(1 << 20, onnx_encoder=tiny_model / "heads.onnx")

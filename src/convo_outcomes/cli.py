@@ -228,7 +228,7 @@ def export_cmd(
     validation: List[Path] = typer.Option([], "--validation", help="Labelled data for the int8 metric-change check."),
     split: str = typer.Option("validation", help="Which split of --validation files to use (the model's split)."),
     max_validation: int = typer.Option(2000, help="Cap on validation records for the parity check."),
-    keep_fp32: str = typer.Option("none", help="Matmuls left in fp32: 'ffn_output' (each layer's FFN down-projection) or 'none'."),
+    keep_fp32: str = typer.Option("none", help="Matmuls left in fp32, comma-separated: 'ffn_output' (each layer's FFN down-projection), 'score' (the heads' attention scores), or 'none'."),
     version: Optional[str] = typer.Option(None, "--version", help="Model version recorded in config.json (default: the checkpoint's, else 0.1.0)."),
     parent: Optional[str] = typer.Option(None, "--parent", help="NAME@VERSION of the model this one was trained from (default: the parent a warm-started checkpoint recorded)."),
 ) -> None:
@@ -248,10 +248,11 @@ def export_cmd(
 
             val = random.Random(0).sample(val, max_validation)
     try:
-        if keep_fp32 not in ("none", "ffn_output"):
-            raise ExportError(f"--keep-fp32 must be 'none' or 'ffn_output', found {keep_fp32!r}")
+        kept = () if keep_fp32 == "none" else tuple(k.strip() for k in keep_fp32.split(","))
+        if any(k not in ("ffn_output", "score") for k in kept):
+            raise ExportError(f"--keep-fp32 must be 'none' or a comma-separated list of 'ffn_output', 'score'; found {keep_fp32!r}")
         result = export_model(
-            checkpoint, output, quantize=quantize, validation=val, keep_fp32=() if keep_fp32 == "none" else (keep_fp32,), version=version, parent=parent
+            checkpoint, output, quantize=quantize, validation=val, keep_fp32=kept, version=version, parent=parent
         )
     except ExportError as e:
         _fail(str(e))

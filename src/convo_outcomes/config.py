@@ -131,6 +131,9 @@ class OptimConfig:
     # that know them (meta.evidence_turns; generated data has them). 0 = off.
     evidence_weight: float = 0.0
     state_cache_gb: float = 4.0  # with a frozen encoder, keep token states (fp16) up to this size; 0 = off
+    # where a frozen encoder's token states come from: "auto" = the warm-start folder's own (int8)
+    # encoder.onnx when it is an exported model (what the runtime will compute), else torch
+    frozen_states: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.train_heads is None or (isinstance(self.train_heads, list) and bool(self.train_heads)), "optim.train_heads", "a non-empty list of head names or null", self.train_heads)
@@ -152,6 +155,7 @@ class OptimConfig:
         _check(0 <= self.head_l2 <= 10, "optim.head_l2", "in [0, 10]", self.head_l2)
         _check(0 <= self.evidence_weight <= 100, "optim.evidence_weight", "in [0, 100]", self.evidence_weight)
         _check(0 <= self.state_cache_gb <= 1024, "optim.state_cache_gb", "in [0, 1024]", self.state_cache_gb)
+        _check(self.frozen_states in ("auto", "torch", "onnx"), "optim.frozen_states", "'auto', 'torch' or 'onnx'", self.frozen_states)
         for head, shares in self.class_priors.items():
             _check(isinstance(shares, Mapping) and bool(shares), f"optim.class_priors.{head}", "a mapping {class: share}", shares)
             for c, v in shares.items():

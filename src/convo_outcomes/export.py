@@ -546,7 +546,7 @@ def render_model_card(
         f"window is encoded and each head attends over all tokens of all windows (up to {w['max_windows']} windows,",
         "beyond which the middle is dropped and reported). The whole call is read; the ending is never cut.",
         f"Encoder graph quantization: {config['encoder']['quantization']} (per-channel: {config['encoder'].get('per_channel')},",
-        f"{len(config['encoder'].get('kept_fp32', []))} FFN output matmuls kept fp32).",
+        f"matmuls kept fp32: {', '.join(f'`{k}`' for k in config['encoder'].get('kept_fp32', [])) or 'none'}).",
         "",
         "## Training data",
         "| source | licence | train | validation | test (held out) |",
@@ -560,7 +560,9 @@ def render_model_card(
     if cfg:
         lines += [
             "",
-            f"Base encoder: `{cfg.get('model', {}).get('base')}`; {training.get('steps')} steps in {training.get('minutes')} min; "
+            (f"Warm start from `{cfg['model']['init_from']}`" + (" (encoder frozen)" if cfg.get("optim", {}).get("freeze_encoder") else "")
+             if cfg.get("model", {}).get("init_from") else f"Base encoder: `{cfg.get('model', {}).get('base')}`")
+            + f"; {training.get('steps')} steps in {training.get('minutes')} min; "
             f"split seed {cfg.get('data', {}).get('split_seed')} (split by customer id, else conversation id).",
             f"Rebuild: `convo-outcomes train --config training/configs/{cfg.get('name', 'default')}.yaml`.",
         ]

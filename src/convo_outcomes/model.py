@@ -199,13 +199,22 @@ class StateCache:
     """Token states of a frozen encoder, per window content, kept (fp16) so each window is encoded once.
 
     Heads trained on a frozen encoder then cost almost nothing per epoch after the first. Bounded by
-    ``max_bytes``: past it, windows are encoded every time instead of stored."""
+    ``max_bytes``: past it, windows are encoded every time instead of stored. With ``onnx_encoder`` (an
+    exported model's ``encoder.onnx``) the states are the ones that graph computes, e.g. the int8
+    encoder the runtime will run, so heads are fitted to exactly what they will read in production."""
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, onnx_encoder: str | Path | None = None):
         self.max_bytes = max_bytes
         self.bytes = 0
         self.hits = self.misses = 0
         self._d: dict[str, torch.Tensor] = {}
+        self._session = _states_session(Path(onnx_encoder)) if onnx_encoder else None
+
+    def _encode(self, model: OutcomeModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self._session is None:
+            return model.encode(input_ids, attention_mask)
+        (states,) = self._session.run(["token_states"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
+        return torch.from_numpy(states)
 
     @torch.no_grad()
     def encode(self, model: OutcomeModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -219,7 +228,7 @@ class StateCache:
         fresh: dict[int, torch.Tensor] = {}
         if todo:
             t = max(lengths[i] for i in todo)
-            st = model.encode(input_ids[todo, :t], attention_mask[todo, :t])
+            st = self._encode(model, input_ids[todo, :t], attention_mask[todo, :t])
             for j, i in enumerate(todo):
                 fresh[i] = st[j, : lengths[i]].to(torch.float16)
                 if self.bytes + fresh[i].numel() * 2 <= self.max_bytes:
@@ -229,6 +238,24 @@ class StateCache:
         for i, k in enumerate(keys):
             out[i, : lengths[i]] = (fresh[i] if i in fresh else self._d[k]).float()
         return out
+
+
+def _states_session(path: Path) -> Any:
+    """An onnxruntime session of an exported encoder graph that also outputs its token states.
+
+    The states are the second input of the node that computes ``weighted_sum`` (attention x states)."""
+    import onnx
+    import onnxruntime as ort
+
+    graph_model = onnx.load(str(path))
+    producer = [n for n in graph_model.graph.node if "weighted_sum" in n.output]
+    if not producer:
+        raise ValueError(f"{path}: no 'weighted_sum' output; not a convo-outcomes encoder graph")
+    graph_model.graph.node.append(onnx.helper.make_node("Identity", [producer[0].input[1]], ["token_states"], name="token_states"))
+    graph_model.graph.output.append(onnx.helper.make_tensor_value_info("token_states", onnx.TensorProto.FLOAT, ["windows", "tokens", "hidden"]))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(graph_model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def collate(encoded: Sequence[EncodedConversation], pad_id: int) -> dict[str, Any]:

@@ -231,10 +231,12 @@ def evidence_loss(attention: dict[str, torch.Tensor], examples: Sequence[Example
         rows = [r for r, e in enumerate(examples) if j in e.evidence]
         if not rows:
             continue
-        decisive = torch.zeros(len(rows), n_slot, length, dtype=torch.bool)
-        for k, r in enumerate(rows):
-            decisive[k] = torch.isin(turns[r], torch.tensor(examples[r].evidence[j]))
-        mass = (attention[name][rows].float() * decisive).sum((1, 2))
+        decisive = torch.stack([torch.isin(turns[r], torch.tensor(examples[r].evidence[j])) for r in rows])
+        present = decisive.flatten(1).any(1)  # a deciding turn in a window dropped from a long call teaches nothing
+        if not present.any():
+            continue
+        rows = [r for r, keep in zip(rows, present.tolist()) if keep]
+        mass = (attention[name][rows].float() * decisive[present]).sum((1, 2))
         loss = -torch.log(mass.clamp_min(1e-6)).mean()
         total = total + loss
         parts[f"evidence_{name}"] = float(loss.detach())
@@ -326,7 +328,9 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     frozen = _freeze(model, cfg, warm_report)
     solver = _solver(cfg, model)
     if cfg.optim.freeze_encoder and cfg.optim.state_cache_gb:
-        model.state_cache = StateCache(int(cfg.optim.state_cache_gb * (1 << 30)))
+        states_from = _frozen_states_graph(cfg, warm)
+        model.state_cache = StateCache(int(cfg.optim.state_cache_gb * (1 << 30)), onnx_encoder=states_from)
+        logger.info("frozen encoder: token states from %s, kept up to %.1f GB", states_from or "the torch encoder", cfg.optim.state_cache_gb)
     windower = Windower.from_file(tok_file, cfg.window)
 
     splits = load_splits(cfg, out / "cache")
@@ -451,6 +455,7 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
         c = model.state_cache
         logger.info("frozen-encoder state cache: %d windows encoded, %d reused, %.2f GB", c.misses, c.hits, c.bytes / (1 << 30))
     best = OutcomeModel.load(out / "best") if (out / "best").exists() else model
+    best.state_cache = model.state_cache  # the same frozen encoder: its kept states serve calibration too
     apply_class_prior_shifts(best, priors)
     val_logits = predict_logits(best, [e.encoded for e in val_ex], pad_id) if val_ex else {}
     calib = calibrate(best, val_ex, pad_id, logits=val_logits, frozen_heads=frozen.frozen_heads + list(frozen.rows))
@@ -480,6 +485,21 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     )
     (final / "validation_metrics.json").write_text(json.dumps(val_report, indent=2))
     return TrainResult(out, final, state["step"], state["epoch"], state["best"], state["elapsed"] / 60, val_report, calib)
+
+
+def _frozen_states_graph(cfg: TrainConfig, warm: Any) -> Path | None:
+    """The exported encoder graph whose states a frozen encoder's heads train on, if any.
+
+    ``optim.frozen_states: auto`` takes the warm-start model's own ``encoder.onnx`` when it is an exported
+    folder: that (int8) graph is what the runtime runs, so heads fitted to its states keep their metrics
+    after export; heads fitted to the dequantized fp32 encoder can lose more than the parity check allows."""
+    mode = cfg.optim.frozen_states
+    bundle = warm is not None and (Path(warm.origin) / "manifest.json").exists()
+    if mode == "onnx" and not bundle:
+        raise TrainError("optim.frozen_states=onnx needs model.init_from to be an exported model folder (with encoder.onnx)")
+    if mode == "torch" or not bundle:
+        return None
+    return Path(warm.origin) / warm.config.get("encoder", {}).get("file", "encoder.onnx")
 
 
 def _solver(cfg: TrainConfig, model: OutcomeModel) -> str:

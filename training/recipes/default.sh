@@ -23,19 +23,5 @@ SYNTH_LONG=$RUN/synth-long.jsonl
 args=(); for f in "${PUBLIC[@]}" "$SYNTH_TRAIN"; do args+=(--validation "$f"); done
 $BIN/convo-outcomes export --checkpoint "$RUN/final" --output models/default --quantize int8 --keep-fp32 ${KEEP_FP32:-none} --version ${VERSION:-0.2.0} "${args[@]}" --split validation
 
-eval_args=(); for f in "${PUBLIC[@]}"; do eval_args+=(--data "$f"); done
-train_args=(); for f in "${PUBLIC[@]}" "$SYNTH_TRAIN"; do train_args+=(--train "$f"); done
-$BIN/convo-outcomes evaluate --model models/default --split test "${eval_args[@]}" --heldout "$SYNTH_TEST" \
-  ${BASELINES:---baseline tfidf_lr --baseline frozen_lr} "${train_args[@]}" --json "$RUN/metrics_heldout.json"
-$BIN/convo-outcomes evaluate --model models/default --heldout "$SYNTH_LONG" --json "$RUN/metrics_long.json"
-# the card shows held-out metrics, plus long-call slices and evidence from the long-call set
-$BIN/python - "$RUN" <<'PY'
-import json, sys
-run = sys.argv[1]
-main = json.load(open(f"{run}/metrics_heldout.json"))
-long = json.load(open(f"{run}/metrics_long.json"))
-main["slices"], main["evidence"] = long["slices"], long["evidence"]
-main["long_calls_data"] = long["data"]
-json.dump(main, open(f"{run}/metrics.json", "w"), indent=2)
-PY
-$BIN/convo-outcomes card models/default --metrics "$RUN/metrics.json"
+CARD_ARGS=()
+source training/recipes/evaluate_default.sh
