@@ -261,15 +261,22 @@ def test_evidence_supervision_moves_attention_onto_deciding_turns(tmp_path: Path
             assert torch.equal(trained.state_dict()[k], v), k
 
 
-def test_state_cache_returns_the_encoders_states_and_reuses_them(tiny_model: Path) -> None:
-    from convo_outcomes.model import StateCache, collate
+def _parent_and_batch(tiny_model: Path, n: int, seed: int) -> tuple[OutcomeModel, dict]:
+    """The tiny bundle as a torch model (eval mode) and a collated batch of ``n`` conversations."""
+    from convo_outcomes.model import collate
 
     warm = load_warm_start(tiny_model)
     model = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
     apply_warm_start(model, warm)
     model.eval()
     windower = Windower.from_file(tiny_model / "tokenizer.json", warm.window)
-    batch = collate(windower.encode_many([c.turns for c in _convs(6, 1)]), windower.pad_id)
+    return model, collate(windower.encode_many([c.turns for c in _convs(n, seed)]), windower.pad_id)
+
+
+def test_state_cache_returns_the_encoders_states_and_reuses_them(tiny_model: Path) -> None:
+    from convo_outcomes.model import StateCache
+
+    model, batch = _parent_and_batch(tiny_model, 6, 1)
     with torch.no_grad():
         ref = model(**batch)[0]
         model.state_cache = StateCache(1 << 30)
@@ -305,15 +312,10 @@ def test_evidence_loss_values_and_absent_turns() -> None:
 
 
 def test_state_cache_from_the_exported_int8_graph_gives_the_runtimes_states(tiny_model: Path) -> None:
-    from convo_outcomes.model import StateCache, collate
+    from convo_outcomes.model import StateCache
     from convo_outcomes.runtime import OnnxEncoder
 
-    warm = load_warm_start(tiny_model)
-    model = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
-    apply_warm_start(model, warm)
-    model.eval()
-    windower = Windower.from_file(tiny_model / "tokenizer.json", warm.window)
-    batch = collate(windower.encode_many([c.turns for c in _convs(8, 3)]), windower.pad_id)
+    model, batch = _parent_and_batch(tiny_model, 8, 3)
     ids, mask = batch["input_ids"], batch["attention_mask"]
     cache = StateCache(1 << 30, onnx_encoder=tiny_model / "encoder.onnx")
     states = cache.encode(model, ids, mask)
