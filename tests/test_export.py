@@ -82,3 +82,33 @@ def test_parity_failures_are_all_listed_then_raised(checkpoint: Path, tmp_path: 
     failing = [f for f in err.value.failures if f.startswith("fp32 logits_")]
     assert len(failing) >= 3 and "max abs diff" in failing[0]
     assert not (tmp_path / "bad").exists()  # nothing half-written is left as a model folder
+
+
+def test_end_pooling_exports_and_matches_torch_on_multi_window_calls(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    enc, tok = build_encoder("tiny", tiny_hidden=32, tiny_layers=1, attn_implementation="eager")
+    model = OutcomeModel(enc, LabelSpec.default(), WindowConfig(max_length=32, overlap=4, max_windows=16), pooling=["attention", "end", "mean"])
+    with torch.no_grad():  # make the end block matter: fresh heads would read it with small random weights only
+        for lin in model.classifier.values():
+            lin.weight.mul_(20.0)
+    ck = model.save(tmp_path / "ck", tok)
+    assert json.loads((ck / "outcome_config.json").read_text())["pooling_features"] == ["attention", "end", "mean"]
+    convs = CONVS[:6] + [
+        Conversation.model_validate({"id": f"long{i}", "turns": [{"speaker": "customer", "text": f"my router {i} keeps dropping " * (8 + 3 * i)}, {"speaker": "agent", "text": "that is fixed now"}]})
+        for i in range(4)
+    ]
+    out = tmp_path / "m"
+    export_model(ck, out, quantize="none", parity_sample=convs)
+    heads = onnx.load(str(out / "heads.onnx"))
+    assert [i.name for i in heads.graph.input] == ["pooled", "end", "mean"]
+    assert json.loads((out / "config.json").read_text())["pooling_features"] == ["attention", "end", "mean"]
+    from convo_outcomes.model import predict_logits
+    from convo_outcomes.render import Windower
+
+    w = Windower.from_file(ck / "tokenizer.json", model.window)
+    encoded = w.encode_many([c.turns for c in convs])
+    assert max(e.n_windows for e in encoded) >= 4  # the end vector differs from the call-wide one only here
+    ref = predict_logits(OutcomeModel.load(ck), encoded, w.pad_id)
+    got = Scorer.load(out).logits(convs)
+    for h in ref:
+        np.testing.assert_allclose(got[h], ref[h], atol=1e-4)

@@ -331,3 +331,56 @@ def test_state_cache_from_the_exported_int8_graph_gives_the_runtimes_states(tiny
     assert cache.misses == len(ids) and torch.equal(cache.encode(model, ids, mask), states) and cache.hits == len(ids)
     with pytest.raises(ValueError, match="not a convo-outcomes encoder graph"):
         StateCache(1 << 20, onnx_encoder=tiny_model / "heads.onnx")
+
+
+def test_end_pooling_reads_only_the_last_window_and_warm_starts_unchanged(tiny_model: Path) -> None:
+    warm = load_warm_start(tiny_model)
+    assert warm.pooling == ("attention", "mean")
+    plain = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
+    apply_warm_start(plain, warm)
+    ended = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0, pooling=["attention", "end", "mean"])
+    apply_warm_start(ended, warm)
+    hidden = plain.encoder.config.hidden_size
+    for h in warm.spec.head_names:  # the new block starts at zero: the parent's function, exactly
+        w = ended.classifier[h].weight.detach()
+        assert torch.equal(w[:, hidden : 2 * hidden], torch.zeros_like(w[:, hidden : 2 * hidden]))
+    convs = _convs(6, 4)
+    convs[0].turns.extend(convs[1].turns * 30)  # several windows
+    windower = Windower.from_file(tiny_model / "tokenizer.json", warm.window)
+    encoded = windower.encode_many([c.turns for c in convs])
+    assert encoded[0].n_windows > 2
+    a, b = predict_logits(plain, encoded, windower.pad_id), predict_logits(ended, encoded, windower.pad_id)
+    for h in warm.spec.head_names:
+        np.testing.assert_allclose(a[h], b[h], atol=1e-5)
+    # the end vector: attention over the last filled window of each conversation, nothing else
+    torch.manual_seed(0)
+    states = torch.randn(2, 3, 5, hidden)
+    mask = torch.tensor([[[1] * 5, [1] * 5, [1, 1, 0, 0, 0]], [[1] * 4 + [0], [0] * 5, [0] * 5]])
+    feats, _ = ended.head_features(states, mask)
+    head = warm.spec.head_names[0]
+    scores = ended.attn[head](states).squeeze(-1).detach()
+    for conv, (win, n) in enumerate([(2, 2), (0, 4)]):
+        a_end = torch.softmax(scores[conv, win, :n], -1)
+        expect = (a_end[:, None] * states[conv, win, :n]).sum(0)
+        torch.testing.assert_close(feats[head][conv, hidden : 2 * hidden].detach(), expect, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match=r"model.pooling must be one of"):
+        TrainConfig.from_dict({"data": {"synth": {"n": 5}}, "model": {"pooling": ["end", "mean"]}})
+
+
+def test_retrain_with_end_pooling_learns_the_end_block_and_exports(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = _retrain_config(tmp_path, tiny_model, freeze_encoder=True, epochs=3, evidence_weight=0.5)
+    cfg.model.pooling = ["attention", "end", "mean"]
+    result = train(cfg)
+    final = OutcomeModel.load(result.final_dir)
+    assert final.pooling == ("attention", "end", "mean")
+    hidden = final.encoder.config.hidden_size
+    assert float(final.classifier["contact_cause"].weight[:, hidden : 2 * hidden].abs().sum()) > 0  # started at zero
+    from convo_outcomes.export import export_model
+
+    heldout = _convs(20, 9)
+    heldout[0].turns.extend(heldout[1].turns * 30)
+    out = export_model(result.final_dir, tmp_path / "child", quantize="int8", parity_sample=heldout)
+    scorer = Scorer.load(out.output)
+    assert scorer.config["pooling_features"] == ["attention", "end", "mean"]
+    preds = scorer.score(heldout)
+    assert preds[0].n_windows > 2 and len(preds) == len(heldout)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convo_outcomes.runtime import ModelLoadError, Scorer
+from convo_outcomes.runtime import ModelLoadError, Scorer, _length_groups
 
 CONVS = [
     {"id": "a", "turns": [{"speaker": "customer", "text": "my card was charged twice"}, {"speaker": "agent", "text": "refunded"}]},
@@ -86,3 +86,19 @@ def test_corrupt_or_foreign_model_is_refused(tiny_model: Path, tmp_path: Path) -
         Scorer.load(other, verify=False)
     with pytest.raises(ModelLoadError, match="no config.json"):
         Scorer.load(tmp_path)
+
+
+def test_length_groups_cut_padding_and_respect_the_token_budget() -> None:
+    # a 514-token call: windows 66, 256, 256 run as 1x66 + 2x256 (578 padded tokens), not 3x256 (768)
+    assert _length_groups([66, 256, 256], 8192) == [(0, 1), (1, 3)]
+    # similar lengths stay in one run; every window lands in exactly one run, in order
+    lengths = sorted([200, 210, 220, 230, 240, 250, 256, 256] * 5 + [10, 12, 30, 90])
+    groups = _length_groups(lengths, 2048)
+    assert groups[0][0] == 0 and groups[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
+    for s, e in groups:
+        padded = (e - s) * lengths[e - 1]
+        assert padded <= 2048 or e - s == 1
+        assert padded - sum(lengths[s:e]) < max(64, 0.25 * padded) or e - s == 1
+    assert _length_groups([300], 100) == [(0, 1)]  # one window over the budget still runs, alone
+    assert _length_groups([], 100) == []

@@ -26,6 +26,8 @@ def _check(cond: bool, name: str, allowed: str, value: Any) -> None:
         raise ConfigError(f"{name} must be {allowed}, found {value!r}")
 
 
+POOLINGS = (("attention", "mean"), ("attention", "end", "mean"))  # what each classifier reads, in order
+
 @dataclass
 class DataSource:
     """A JSONL file (or folder) of conversations; the split is made by conversation/customer hash."""
@@ -82,8 +84,14 @@ class ModelConfig:
     init_from: str | None = None
     class_map: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # {head: {new_class: [old classes]}}
     init_attention_from: dict[str, str] = field(default_factory=dict)  # {new_head: old_head}
+    # What each classifier reads: [attention, mean] or [attention, end, mean] (end: the same attention
+    # over the call's last window). None: the warm-start model's, else [attention, mean].
+    pooling: list[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.pooling is not None:
+            allowed = [list(p) for p in POOLINGS]
+            _check(list(self.pooling) in allowed, "model.pooling", f"one of {allowed}", self.pooling)
         for head, mapping in self.class_map.items():
             _check(isinstance(mapping, Mapping), f"model.class_map.{head}", "a mapping {new_class: [old classes]}", mapping)
             for new, olds in mapping.items():

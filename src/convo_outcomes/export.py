@@ -8,7 +8,9 @@ Two graphs, because window encodings are what mid-call updates reuse:
   and ``token_scores`` ``[windows, heads, tokens]`` (for evidence). Windows of a conversation are merged
   exactly with a log-sum-exp in numpy, so the result equals attention over all tokens at once.
 * ``heads.onnx`` (fp32, tiny): ``pooled`` ``[conversations, heads, hidden]`` and ``mean``
-  ``[conversations, hidden]`` in; one output per head, ``logits_<head>`` ``[conversations, classes]``.
+  ``[conversations, hidden]`` in (plus ``end`` ``[conversations, heads, hidden]``, the attention over the
+  last window, for models pooled ``[attention, end, mean]``); one output per head, ``logits_<head>``
+  ``[conversations, classes]``.
 
 The export ends with a parity check on the same batch: fp32 max abs difference per output (<= 1e-4),
 int8 top-label agreement per head, and per-head metric change on validation data (<= 1 point). All
@@ -38,6 +40,7 @@ from .runtime import file_sha256
 logger = logging.getLogger(__name__)
 
 OPSET = 17
+HEADS_INPUTS = {"attention": "pooled", "end": "end", "mean": "mean"}  # pooling feature -> heads.onnx input
 ENCODER_OUTPUTS = ["score_max", "exp_sum", "weighted_sum", "state_sum", "token_scores"]
 MODEL_FORMAT = "convo-outcomes/onnx-model/1"
 MIN_JUDGED = 100  # labelled validation records a head needs before its int8 metric change can fail the export
@@ -83,9 +86,12 @@ class _HeadsGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, pooled: torch.Tensor, mean: torch.Tensor):
+    def forward(self, *inputs: torch.Tensor):
+        """Inputs in ``HEADS_INPUTS`` order for the model's pooling (per head ``[B, heads, H]``, mean ``[B, H]``)."""
+        named = dict(zip(self.model.pooling, inputs))
         return tuple(
-            self.model.classifier[h](torch.cat([pooled[:, i], mean], dim=-1)) for i, h in enumerate(self.model.head_names)
+            self.model.classifier[h](torch.cat([named[k] if k == "mean" else named[k][:, i] for k in self.model.pooling], dim=-1))
+            for i, h in enumerate(self.model.head_names)
         )
 
 
@@ -131,13 +137,14 @@ def export_onnx(model: OutcomeModel, folder: Path, sample_ids: np.ndarray, sampl
         hidden = model.encoder.config.hidden_size
         n_heads = len(model.head_names)
         outputs = [f"logits_{h}" for h in model.head_names]
+        names = [HEADS_INPUTS[k] for k in model.pooling]
         torch.onnx.export(
             heads,
-            (torch.zeros(2, n_heads, hidden), torch.zeros(2, hidden)),
+            tuple(torch.zeros(2, hidden) if k == "mean" else torch.zeros(2, n_heads, hidden) for k in model.pooling),
             str(folder / "heads.onnx"),
-            input_names=["pooled", "mean"],
+            input_names=names,
             output_names=outputs,
-            dynamic_axes={"pooled": {0: "conversations"}, "mean": {0: "conversations"}, **{o: {0: "conversations"} for o in outputs}},
+            dynamic_axes={**{n: {0: "conversations"} for n in names}, **{o: {0: "conversations"} for o in outputs}},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -239,6 +246,7 @@ def export_model(
         "temperatures": src_cfg["temperatures"],
         "thresholds": src_cfg.get("thresholds", {}),
         "pooling": src_cfg.get("pooling"),
+        "pooling_features": list(model.pooling),
         "hidden_size": model.encoder.config.hidden_size,
         "encoder": {"file": "encoder.onnx", "quantization": quantize, "per_channel": per_channel, "kept_fp32": excluded},
         "training": src_cfg.get("training", {}),

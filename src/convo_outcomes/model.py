@@ -7,6 +7,11 @@ window of a 30-minute call competes on equal terms with the first. The head's in
 attention-pooled vector concatenated with the plain mean over all tokens (a global summary). The
 attention weights, summed per turn, are the evidence the runtime reports.
 
+With ``pooling: [attention, end, mean]`` each head also reads the same attention taken over the call's
+last window only. In a long call the closing turns (where resolution is decided) are a few percent of
+all tokens and the call-wide softmax dilutes them; the end vector keeps them at full weight. A call of
+one window has end == attention.
+
 The encoder and the pooling/heads are separate methods because they are exported as separate ONNX
 graphs: window encodings can then be cached and reused across mid-call updates.
 """
@@ -22,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import POOLINGS
 from .labels import LabelSpec
 from .render import RENDER_VERSION, EncodedConversation, WindowConfig, pad_windows
 
@@ -72,14 +78,17 @@ def build_encoder(base: str, *, tiny_hidden: int = 32, tiny_layers: int = 2, att
 
 
 class OutcomeModel(nn.Module):
-    def __init__(self, encoder: nn.Module, spec: LabelSpec, window: WindowConfig, dropout: float = 0.1):
+    def __init__(self, encoder: nn.Module, spec: LabelSpec, window: WindowConfig, dropout: float = 0.1, pooling: Sequence[str] = POOLINGS[0]):
         super().__init__()
+        if tuple(pooling) not in POOLINGS:
+            raise ValueError(f"pooling {list(pooling)}: expected one of {[list(p) for p in POOLINGS]}")
         self.encoder = encoder
         self.spec = spec
         self.window = window
+        self.pooling = tuple(pooling)
         hidden = encoder.config.hidden_size
         self.attn = nn.ModuleDict({h.name: nn.Linear(hidden, 1) for h in spec})
-        self.classifier = nn.ModuleDict({h.name: nn.Linear(2 * hidden, h.num_classes) for h in spec})
+        self.classifier = nn.ModuleDict({h.name: nn.Linear(len(self.pooling) * hidden, h.num_classes) for h in spec})
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("temperatures", torch.ones(len(spec.heads)), persistent=True)
         self.state_cache: StateCache | None = None  # set while training with a frozen encoder
@@ -93,19 +102,27 @@ class OutcomeModel(nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     def head_features(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """What each classifier reads, ``{head: [B, 2H]}`` (attention-pooled states, then the mean), before
+        """What each classifier reads, ``{head: [B, kH]}`` (the ``pooling`` vectors in order), before
         dropout; and attention ``{head: [B, W, T]}`` (sums to 1 per conversation)."""
         b, w, t, h = states.shape
         flat = states.reshape(b, w * t, h)
         m = mask.reshape(b, w * t).to(states.dtype)
         mean = (flat * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp_min(1.0)
+        end_m = None
+        if "end" in self.pooling:  # tokens of each conversation's last non-empty window
+            filled = mask.sum(-1) > 0  # [B, W]
+            last = (filled * torch.arange(1, w + 1, device=mask.device)).argmax(-1)  # windows fill slots from 0
+            end_m = (mask * (torch.arange(w, device=mask.device)[None, :] == last[:, None]).unsqueeze(-1)).reshape(b, w * t)
         feats, attention = {}, {}
         for name in self.head_names:
-            scores = self.attn[name](flat).squeeze(-1)
-            scores = scores.masked_fill(m == 0, MASK_FILL)
+            raw = self.attn[name](flat).squeeze(-1)
+            scores = raw.masked_fill(m == 0, MASK_FILL)
             a = torch.softmax(scores.float(), dim=-1).to(states.dtype)
-            pooled = torch.bmm(a.unsqueeze(1), flat).squeeze(1)
-            feats[name] = torch.cat([pooled, mean], dim=-1)
+            vecs = {"attention": torch.bmm(a.unsqueeze(1), flat).squeeze(1), "mean": mean}
+            if end_m is not None:
+                a_end = torch.softmax(raw.masked_fill(end_m == 0, MASK_FILL).float(), dim=-1).to(states.dtype)
+                vecs["end"] = torch.bmm(a_end.unsqueeze(1), flat).squeeze(1)
+            feats[name] = torch.cat([vecs[k] for k in self.pooling], dim=-1)
             attention[name] = a.reshape(b, w, t).float()
         return feats, attention
 
@@ -146,7 +163,10 @@ class OutcomeModel(nn.Module):
             "window": self.window.to_dict(),
             "label_spec": self.spec.to_dict(),
             "temperatures": {n: float(t) for n, t in zip(self.head_names, self.temperatures.tolist())},
-            "pooling": "per-head attention over all tokens of all windows, concatenated with the mean",
+            "pooling": "per-head attention over all tokens of all windows"
+            + (", then the same attention over the last window only" if "end" in self.pooling else "")
+            + ", concatenated with the mean",
+            "pooling_features": list(self.pooling),
             "dropout": float(self.dropout.p),
         }
 
@@ -185,6 +205,7 @@ class OutcomeModel(nn.Module):
             LabelSpec.from_dict(cfg["label_spec"], origin=str(folder)),
             WindowConfig(**cfg["window"]),
             dropout=cfg.get("dropout", 0.1),
+            pooling=cfg.get("pooling_features", POOLINGS[0]),
         )
         state = load_file(str(folder / WEIGHTS))
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -294,7 +315,7 @@ def predict_logits(
 def predict_features(
     model: OutcomeModel, encoded: Sequence[EncodedConversation], pad_id: int, max_tokens: int = 16384, progress: bool = False
 ) -> dict[str, np.ndarray]:
-    """Classifier inputs per head ``[conversations, 2H]`` in input order (see ``OutcomeModel.features``)."""
+    """Classifier inputs per head ``[conversations, kH]`` in input order (see ``OutcomeModel.features``)."""
     return _predict(model, encoded, pad_id, max_tokens, progress, features=True)
 
 
@@ -302,7 +323,7 @@ def _predict(model: OutcomeModel, encoded: Sequence[EncodedConversation], pad_id
     from .train import length_batches  # local: train imports this module
 
     model.eval()
-    width = {h: 2 * model.encoder.config.hidden_size if features else model.spec[h].num_classes for h in model.head_names}
+    width = {h: len(model.pooling) * model.encoder.config.hidden_size if features else model.spec[h].num_classes for h in model.head_names}
     out = {h: np.zeros((len(encoded), width[h]), dtype=np.float32) for h in model.head_names}
     batches = length_batches(encoded, max_tokens=max_tokens, max_conversations=256, shuffle_seed=None)
     it = batches

@@ -80,6 +80,28 @@ class OnnxEncoder:
         return dict(zip(ENCODER_OUTPUTS, outs))
 
 
+def _length_groups(lengths: Sequence[int], max_tokens: int, slack: float = 0.25, min_waste: int = 64) -> list[tuple[int, int]]:
+    """Split ascending window lengths into runs ``[s, e)`` for one encoder call each.
+
+    A run is padded to its longest window, so it ends when it would exceed ``max_tokens`` padded
+    tokens, or when padding to the next window would waste more than ``slack`` of the run and at least
+    ``min_waste`` tokens: a call of windows 256, 256 and 66 runs as 2x256 + 1x66 (578 tokens), not
+    3x256 (768). Runs of similar lengths stay together, since small runs use the cores less well."""
+    out, s = [], 0
+    while s < len(lengths):
+        e, real = s + 1, lengths[s]
+        while e < len(lengths):
+            padded = (e - s + 1) * lengths[e]
+            waste = padded - real - lengths[e]
+            if padded > max_tokens or (waste > slack * padded and waste >= min_waste):
+                break
+            real += lengths[e]
+            e += 1
+        out.append((s, e))
+        s = e
+    return out
+
+
 @dataclass
 class WindowStats:
     """What the heads need from one encoded window (small: no token states are kept)."""
@@ -250,13 +272,7 @@ class Scorer:
             todo.append(i)
         todo.sort(key=lambda i: len(windows[i]))
         pad = self.windower.pad_id
-        s = 0
-        while s < len(todo):
-            longest = len(windows[todo[s]])
-            e = s
-            while e < len(todo) and (e - s + 1) * len(windows[todo[e]]) <= self.max_tokens:
-                e += 1
-            e = max(e, s + 1)
+        for s, e in _length_groups([len(windows[i]) for i in todo], self.max_tokens):
             rows = todo[s:e]
             ids, mask = pad_windows([windows[i] for i in rows], pad)
             res = self.encoder.run(ids, mask)
@@ -273,8 +289,6 @@ class Scorer:
                 out[i] = st
                 if self.cache is not None:
                     self.cache.put(keys[i], st)
-            s = e
-            del longest
         return out  # type: ignore[return-value]
 
     def _pool(self, stats: Sequence[WindowStats]) -> tuple[np.ndarray, np.ndarray]:
@@ -295,9 +309,14 @@ class Scorer:
             k += e.n_windows
         pooled = np.zeros((len(encoded), len(self.head_names), self.config["hidden_size"]), dtype=np.float32)
         mean = np.zeros((len(encoded), self.config["hidden_size"]), dtype=np.float32)
+        feed = {"pooled": pooled, "mean": mean}
+        if "end" in self.config.get("pooling_features", ()):
+            feed["end"] = end = np.zeros_like(pooled)
         for i, st in enumerate(per_conv):
             pooled[i], mean[i] = self._pool(st)
-        outs = self.heads_session.run([f"logits_{h}" for h in self.head_names], {"pooled": pooled, "mean": mean}) if encoded else []
+            if "end" in feed:  # the same attention over the last window only
+                end[i] = st[-1].weighted_sum / np.maximum(st[-1].exp_sum, 1e-30)[:, None]
+        outs = self.heads_session.run([f"logits_{h}" for h in self.head_names], feed) if encoded else []
         return {h: o for h, o in zip(self.head_names, outs)}, per_conv
 
     def logits(self, conversations: Sequence[Any]) -> dict[str, np.ndarray]:

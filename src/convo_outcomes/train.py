@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import POOLINGS, TrainConfig
 from .labels import LabelSpec
 from .metrics import calibration_summary, evaluate_outputs, fit_temperature, softmax
 from .model import OutcomeModel, StateCache, build_encoder, collate, predict_features, predict_logits, token_turns
@@ -322,7 +322,8 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
         encoder, tok_file = build_encoder(
             cfg.model.base, tiny_hidden=cfg.model.tiny_hidden, tiny_layers=cfg.model.tiny_layers, attn_implementation=cfg.model.attn_implementation
         )
-    model = OutcomeModel(encoder, spec, cfg.window, dropout=cfg.model.dropout)
+    pooling = cfg.model.pooling or (warm.pooling if warm is not None else POOLINGS[0])
+    model = OutcomeModel(encoder, spec, cfg.window, dropout=cfg.model.dropout, pooling=pooling)
     if warm is not None:
         warm_report = apply_warm_start(model, warm, cfg.model.class_map, cfg.model.init_attention_from)
     frozen = _freeze(model, cfg, warm_report)

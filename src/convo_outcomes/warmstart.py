@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from .config import POOLINGS
 from .labels import LabelSpec
 from .model import OUTCOME_CONFIG, WEIGHTS, OutcomeModel
 from .render import WindowConfig
@@ -50,6 +51,10 @@ class WarmStart:
     version: str | None = None
     name: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pooling(self) -> tuple[str, ...]:
+        return tuple(self.config.get("pooling_features", POOLINGS[0]))
 
     @property
     def ref(self) -> str:
@@ -246,7 +251,8 @@ def apply_warm_start(
             report.new_heads.append(name)
             continue
         old_classes = list(warm.spec[src_head].classes)
-        w_old, b_old = warm.state[f"classifier.{src_head}.weight"], warm.state[f"classifier.{src_head}.bias"]
+        w_old = _feature_blocks(warm.state[f"classifier.{src_head}.weight"], warm.pooling, model.pooling)
+        b_old = warm.state[f"classifier.{src_head}.bias"]
         w_new, b_new = own[f"classifier.{name}.weight"].clone(), own[f"classifier.{name}.bias"].clone()
         mapping = {c: list(v) for c, v in class_map.get(name, {}).items()}
         new_classes = []
@@ -277,6 +283,16 @@ def apply_warm_start(
         "warm start from %s: copied heads %s, new heads %s, new classes %s", warm.ref, report.copied_heads, report.new_heads, report.new_classes
     )
     return report
+
+
+def _feature_blocks(w: torch.Tensor, old: Sequence[str], new: Sequence[str]) -> torch.Tensor:
+    """Classifier weights laid out for the new pooling: blocks matched by name, a new block (e.g. ``end``)
+    starts at zero so the warm-started model computes exactly what its parent did."""
+    if tuple(old) == tuple(new):
+        return w
+    hidden = w.shape[1] // len(old)
+    blocks = {name: w[:, i * hidden : (i + 1) * hidden] for i, name in enumerate(old)}
+    return torch.cat([blocks[n] if n in blocks else w.new_zeros(w.shape[0], hidden) for n in new], dim=1)
 
 
 def frozen_rows(model: OutcomeModel, report: WarmReport) -> dict[str, list[int]]:
