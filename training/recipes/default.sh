@@ -10,18 +10,15 @@ BIN=${BIN:-.venv/bin}
 RUN=${RUN:-runs/default}
 SHARED=${SHARED:-../shared/data}
 PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
+source training/recipes/lib.sh
 if [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/default.yaml --output-dir "$RUN" ${RESUME:+--resume}
 fi
 SYNTH_TRAIN=$(ls "$RUN"/cache/synth-*.jsonl)
-# generated test data from seeds the model never trained on: all of it is held out
 SYNTH_TEST=$RUN/synth-test.jsonl
 SYNTH_LONG=$RUN/synth-long.jsonl
-[ -f "$SYNTH_TEST" ] || $BIN/convo-outcomes data synth --n 1500 --seed 9001 --out "$SYNTH_TEST"
-[ -f "$SYNTH_LONG" ] || $BIN/convo-outcomes data synth --n 400 --seed 9002 --long-share 0.45 --out "$SYNTH_LONG"
-
-args=(); for f in "${PUBLIC[@]}" "$SYNTH_TRAIN"; do args+=(--validation "$f"); done
-$BIN/convo-outcomes export --checkpoint "$RUN/final" --output models/default --quantize int8 --keep-fp32 ${KEEP_FP32:-none} --version ${VERSION:-0.2.0} "${args[@]}" --split validation
+heldout_sets
+export_validated "$RUN" models/default "${KEEP_FP32:-none}" "${VERSION:-0.2.0}"
 
 CARD_ARGS=()
 source training/recipes/evaluate_default.sh

@@ -17,29 +17,21 @@ RUN=${RUN:-runs/default-end}
 SHARED=${SHARED:-../shared/data}
 PARENT=${PARENT:-runs/default-0.3.0}
 PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
+source training/recipes/lib.sh
 # the parent, kept outside models/ (the new version replaces models/default)
 if [ ! -d "$PARENT" ]; then
   mkdir -p "$PARENT" && git archive d08e22c models/default | tar -x -C "$PARENT" --strip-components=2
 fi
 if [ -z "${SKIP_STAGE1:-}" ] && [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/default_encoder.yaml model.init_from="$PARENT" --output-dir "$RUN1" ${RESUME:+--resume}
-  args=(); for f in "${PUBLIC[@]}" "$(ls "$RUN1"/cache/synth-*.jsonl)"; do args+=(--validation "$f"); done
-  $BIN/convo-outcomes export --checkpoint "$RUN1/final" --output "$STAGE1" --quantize int8 --keep-fp32 score \
-    --version 0.4.0-stage1 --parent default@0.3.0 "${args[@]}" --split validation
+  export_validated "$RUN1" "$STAGE1" score 0.4.0-stage1 default@0.3.0
 fi
 if [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/default_end.yaml model.init_from="$STAGE1" --output-dir "$RUN" ${RESUME:+--resume}
 fi
 SYNTH_TRAIN=$(ls "$RUN"/cache/synth-*.jsonl)
-SYNTH_TEST=runs/default/synth-test.jsonl
-SYNTH_LONG=runs/default/synth-long.jsonl
-mkdir -p runs/default
-[ -f "$SYNTH_TEST" ] || $BIN/convo-outcomes data synth --n 1500 --seed 9001 --out "$SYNTH_TEST"
-[ -f "$SYNTH_LONG" ] || $BIN/convo-outcomes data synth --n 400 --seed 9002 --long-share 0.45 --out "$SYNTH_LONG"
-
-args=(); for f in "${PUBLIC[@]}" "$SYNTH_TRAIN"; do args+=(--validation "$f"); done
-$BIN/convo-outcomes export --checkpoint "$RUN/final" --output models/default --quantize int8 --keep-fp32 score \
-  --version ${VERSION:-0.4.0} --parent default@0.3.0 "${args[@]}" --split validation
+heldout_sets
+export_validated "$RUN" models/default score "${VERSION:-0.4.0}" default@0.3.0
 
 CARD_ARGS=(--parent "$PARENT")
 source training/recipes/evaluate_default.sh
