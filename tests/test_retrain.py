@@ -384,3 +384,6 @@ def test_retrain_with_end_pooling_learns_the_end_block_and_exports(tmp_path: Pat
     assert scorer.config["pooling_features"] == ["attention", "end", "mean"]
     preds = scorer.score(heldout)
     assert preds[0].n_windows > 2 and len(preds) == len(heldout)
+    again = load_warm_start(out.output)  # the exported folder warm-starts the next version with its end block
+    assert again.pooling == ("attention", "end", "mean")
+    assert tuple(again.state["classifier.contact_cause.weight"].shape) == tuple(final.classifier["contact_cause"].weight.shape)
