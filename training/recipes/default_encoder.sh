@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds models/default 0.4.0 from models/default 0.3.0 in two stages:
 #   1. encoder and heads trained further with attention supervision (training/configs/default_encoder.yaml),
-#      exported int8 to $STAGE1 with the parity check;
+#      exported int8 to $STAGE1;
 #   2. that int8 encoder frozen, every head retrained to also read the end vector (training/configs/default_end.yaml),
 # then exported int8 to models/default with the parity check, evaluated on held-out data with the TF-IDF
 # baseline, long calls and evidence measured, and the card written with the changes since 0.3.0.
@@ -24,7 +24,11 @@ if [ ! -d "$PARENT" ]; then
 fi
 if [ -z "${SKIP_STAGE1:-}" ] && [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/default_encoder.yaml model.init_from="$PARENT" --output-dir "$RUN1" ${RESUME:+--resume}
-  export_validated "$RUN1" "$STAGE1" score 0.4.0-stage1 default@0.3.0
+  # No metric gate on this intermediate export: its int8 encoder costs resolution 2.9 points of validation
+  # macro-F1 against torch (0.9376 -> 0.9088) with heads fitted on fp32 states. Stage 2 fits the heads
+  # on exactly these int8 states, and the final export below is gated.
+  $BIN/convo-outcomes export --checkpoint "$RUN1/final" --output "$STAGE1" --quantize int8 --keep-fp32 score \
+    --version 0.4.0-stage1 --parent default@0.3.0
 fi
 if [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/default_end.yaml model.init_from="$STAGE1" --output-dir "$RUN" ${RESUME:+--resume}
