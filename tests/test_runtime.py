@@ -89,7 +89,7 @@ def test_corrupt_or_foreign_model_is_refused(tiny_model: Path, tmp_path: Path) -
 
 
 def test_length_groups_cut_padding_and_respect_the_token_budget() -> None:
-    # a 514-token call: windows 66, 256, 256 run as 1x66 + 2x256 (578 padded tokens), not 3x256 (768)
+    # a 66-token chat beside a two-window call: 1x66 + 2x256 (578 padded tokens), not 3x256 (768)
     assert _length_groups([66, 256, 256], 8192) == [(0, 1), (1, 3)]
     # similar lengths stay in one run; every window lands in exactly one run, in order
     lengths = sorted([200, 210, 220, 230, 240, 250, 256, 256] * 5 + [10, 12, 30, 90])

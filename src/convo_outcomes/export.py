@@ -553,6 +553,8 @@ def render_model_card(
         f"turns are concatenated and cut into windows of {w['max_length']} tokens overlapping by {w['overlap']}; every",
         f"window is encoded and each head attends over all tokens of all windows (up to {w['max_windows']} windows,",
         "beyond which the middle is dropped and reported). The whole call is read; the ending is never cut.",
+        f"Each head reads: {' + '.join(config.get('pooling_features', ['attention', 'mean']))}"
+        + (" (end: the same attention over the last window only, i.e. the call's final tokens)." if "end" in config.get("pooling_features", []) else "."),
         f"Encoder graph quantization: {config['encoder']['quantization']} (per-channel: {config['encoder'].get('per_channel')},",
         f"matmuls kept fp32: {', '.join(f'`{k}`' for k in config['encoder'].get('kept_fp32', [])) or 'none'}).",
         "",
@@ -568,7 +570,8 @@ def render_model_card(
     if cfg:
         lines += [
             "",
-            (f"Warm start from `{cfg['model']['init_from']}`" + (" (encoder frozen)" if cfg.get("optim", {}).get("freeze_encoder") else "")
+            (f"Warm start from `{cfg['model']['init_from']}`" + (f" ({training['warm_start']['source']})" if training.get("warm_start", {}).get("source") else "")
+             + (" (encoder frozen)" if cfg.get("optim", {}).get("freeze_encoder") else "")
              if cfg.get("model", {}).get("init_from") else f"Base encoder: `{cfg.get('model', {}).get('base')}`")
             + f"; {training.get('steps')} steps in {training.get('minutes')} min; "
             f"split seed {cfg.get('data', {}).get('split_seed')} (split by customer id, else conversation id).",

@@ -85,8 +85,9 @@ def _length_groups(lengths: Sequence[int], max_tokens: int, slack: float = 0.25,
 
     A run is padded to its longest window, so it ends when it would exceed ``max_tokens`` padded
     tokens, or when padding to the next window would waste more than ``slack`` of the run and at least
-    ``min_waste`` tokens: a call of windows 256, 256 and 66 runs as 2x256 + 1x66 (578 tokens), not
-    3x256 (768). Runs of similar lengths stay together, since small runs use the cores less well."""
+    ``min_waste`` tokens: windows of 66, 256 and 256 tokens (a short chat beside a long call) run as
+    1x66 + 2x256 (578 tokens), not 3x256 (768). Runs of similar lengths stay together, since small runs
+    use the cores less well."""
     out, s = [], 0
     while s < len(lengths):
         e, real = s + 1, lengths[s]
