@@ -28,6 +28,7 @@ def _check(cond: bool, name: str, allowed: str, value: Any) -> None:
 
 POOLINGS = (("attention", "mean"), ("attention", "end", "mean"))  # what each classifier reads, in order
 
+
 @dataclass
 class DataSource:
     """A JSONL file (or folder) of conversations; the split is made by conversation/customer hash."""

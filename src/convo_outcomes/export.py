@@ -87,7 +87,7 @@ class _HeadsGraph(nn.Module):
         self.model = model
 
     def forward(self, *inputs: torch.Tensor):
-        """Inputs in ``HEADS_INPUTS`` order for the model's pooling (per head ``[B, heads, H]``, mean ``[B, H]``)."""
+        """Inputs in the model's pooling order, named by ``HEADS_INPUTS`` (per head ``[B, heads, H]``, mean ``[B, H]``)."""
         named = dict(zip(self.model.pooling, inputs))
         return tuple(
             self.model.classifier[h](torch.cat([named[k] if k == "mean" else named[k][:, i] for k in self.model.pooling], dim=-1))
