@@ -13,16 +13,8 @@ SHARED=${SHARED:-../shared/data}
 PARENT=${PARENT:-runs/default-0.2.0}
 PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
 source training/recipes/lib.sh
-# the parent, kept outside models/ (the new version replaces models/default)
-if [ ! -d "$PARENT" ]; then
-  mkdir -p "$PARENT" && git archive 7333b84 models/default | tar -x -C "$PARENT" --strip-components=2
-fi
+parent_from_git 7333b84
 if [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/default_heads.yaml model.init_from="$PARENT" --output-dir "$RUN" ${RESUME:+--resume}
 fi
-SYNTH_TRAIN=$(ls "$RUN"/cache/synth-*.jsonl)
-heldout_sets
-export_validated "$RUN" models/default score "${VERSION:-0.3.0}" default@0.2.0
-
-CARD_ARGS=(--parent "$PARENT")
-source training/recipes/evaluate_default.sh
+publish_default "${VERSION:-0.3.0}" default@0.2.0

@@ -1,4 +1,4 @@
-# Sourced by default.sh and default_heads.sh: held-out evaluation of models/default with baselines,
+# Sourced by the default-model recipes (through lib.sh's publish_default, or directly): held-out evaluation of models/default with baselines,
 # long calls and evidence on the long-call set, merged into $RUN/metrics.json, then the card.
 # Needs BIN, RUN, PUBLIC (array), SYNTH_TRAIN, SYNTH_TEST, SYNTH_LONG; CARD_ARGS (array) is optional.
 eval_args=(); for f in "${PUBLIC[@]}"; do eval_args+=(--data "$f"); done

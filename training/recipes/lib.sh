@@ -20,3 +20,19 @@ export_validated() {
   $BIN/convo-outcomes export --checkpoint "$run/final" --output "$output" --quantize int8 --keep-fp32 "$keep" \
     --version "$version" ${parent:+--parent "$parent"} "${args[@]}" --split validation
 }
+
+# parent_from_git COMMIT: extract models/default as it was at COMMIT into $PARENT (kept outside models/,
+# since the new version replaces models/default), unless it is already there.
+parent_from_git() {
+  [ -d "$PARENT" ] || { mkdir -p "$PARENT" && git archive "$1" models/default | tar -x -C "$PARENT" --strip-components=2; }
+}
+
+# publish_default VERSION PARENT_REF: export $RUN/final to models/default (gated, --keep-fp32 score),
+# evaluate it on held-out data and write its card with the changes since $PARENT.
+publish_default() {
+  SYNTH_TRAIN=$(ls "$RUN"/cache/synth-*.jsonl)
+  heldout_sets
+  export_validated "$RUN" models/default score "$1" "$2"
+  CARD_ARGS=(--parent "$PARENT")
+  source training/recipes/evaluate_default.sh
+}
