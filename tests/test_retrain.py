@@ -387,3 +387,47 @@ def test_retrain_with_end_pooling_learns_the_end_block_and_exports(tmp_path: Pat
     again = load_warm_start(out.output)  # the exported folder warm-starts the next version with its end block
     assert again.pooling == ("attention", "end", "mean")
     assert tuple(again.state["classifier.contact_cause.weight"].shape) == tuple(final.classifier["contact_cause"].weight.shape)
+
+
+def test_keep_layers_drops_encoder_layers_and_the_student_trains_and_exports(tmp_path: Path, tiny_model: Path) -> None:
+    from convo_outcomes.warmstart import keep_layers
+
+    warm = load_warm_start(tiny_model)
+    assert warm.encoder_config["num_hidden_layers"] == 2
+    student_warm = keep_layers(warm, [1])
+    teacher = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
+    apply_warm_start(teacher, warm)
+    student = OutcomeModel(build_encoder_from(student_warm), warm.spec, warm.window, dropout=0.0)
+    apply_warm_start(student, student_warm)
+    assert len(student.encoder.encoder.layer) == 1
+    teacher.eval(), student.eval()
+    ids = torch.randint(5, 100, (3, 16))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        # the student is the teacher's embeddings followed by the teacher's layer 1 alone
+        x = teacher.encoder.embeddings(input_ids=ids)
+        expected = teacher.encoder.encoder.layer[1](x, attention_mask=None)  # no padding: no mask needed
+        expected = expected[0] if isinstance(expected, tuple) else expected
+        got = student.encode(ids, mask)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert student_warm.config["encoder_lineage"] == {"from": warm.ref, "layers": [1], "of": 2}
+    with pytest.raises(WarmStartError, match=r"model.keep_layers: \[2\] are not layers of .*which has 2"):
+        keep_layers(warm, [0, 2])
+    with pytest.raises(ConfigError, match="model.keep_layers must be a non-empty increasing list"):
+        TrainConfig.from_dict({"data": {"synth": {"n": 5}}, "model": {"init_from": "x", "keep_layers": [2, 0]}})
+    with pytest.raises(ConfigError, match="model.keep_layers must be only with model.init_from"):
+        TrainConfig.from_dict({"data": {"synth": {"n": 5}}, "model": {"keep_layers": [0]}})
+
+    cfg = _retrain_config(tmp_path, tiny_model, epochs=2, lr_encoder=1e-3)
+    cfg.model.keep_layers = [0]
+    result = train(cfg)
+    final = OutcomeModel.load(result.final_dir)
+    assert len(final.encoder.encoder.layer) == 1
+    from convo_outcomes.export import export_model
+
+    out = export_model(result.final_dir, tmp_path / "student", quantize="int8", parity_sample=_convs(12, 9))
+    config = json.loads((out.output / "config.json").read_text())
+    assert config["encoder_config"]["num_hidden_layers"] == 1
+    assert config["encoder_lineage"] == {"from": warm.ref, "layers": [0], "of": 2}
+    assert "Encoder: 1 layers" in (out.output / "README.md").read_text() and "layers [0] of the 2" in (out.output / "README.md").read_text()
+    assert len(Scorer.load(out.output).score(_convs(4, 10))) == 4

@@ -476,10 +476,11 @@ def test_bentoml_build_packs_an_importable_package(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_model_scores_and_updates_mid_call(tmp_path: Path) -> None:
-    model = ROOT / "models" / "default"
+@pytest.mark.parametrize("name", ["default", "realtime"])
+def test_real_model_scores_and_updates_mid_call(tmp_path: Path, name: str) -> None:
+    model = ROOT / "models" / name
     if not (model / "manifest.json").exists():
-        pytest.skip("models/default is not there yet")
+        pytest.skip(f"models/{name} is not there yet")
     port = free_port()
     cmd = [str(BIN / "convo-outcomes"), "serve", "--port", str(port), "--model", str(model), "--audit", str(tmp_path / "a.jsonl")]
     srv = Server(cmd, clean_env(), tmp_path, port)
@@ -487,7 +488,7 @@ def test_real_model_scores_and_updates_mid_call(tmp_path: Path) -> None:
         srv.wait_for("/readyz")
         call = conv("real", n_turns=60)
         status, _, first = srv.request("POST", "/v1/score", {"conversation": call, "partial": True})
-        assert status == 200 and first["n_windows"] >= 3, first
+        assert status == 200 and first["n_windows"] >= 3 and first["model_version"].startswith(f"{name}@"), first
         call["turns"].append({"speaker": "customer", "text": "and one more question about the refund"})
         status, _, update = srv.request("POST", "/v1/score", {"conversation": call, "partial": True})
         assert status == 200 and update["windows_encoded"] <= 2, update

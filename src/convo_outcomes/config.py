@@ -88,8 +88,15 @@ class ModelConfig:
     # What each classifier reads: [attention, mean] or [attention, end, mean] (end: the same attention
     # over the call's last window). None: the warm-start model's, else [attention, mean].
     pooling: list[str] | None = None
+    # Layer dropping: keep only these encoder layers of the warm-start model, in order (e.g. [0, 2, 4]
+    # of 6 halves the encoder's compute). None: all of them.
+    keep_layers: list[int] | None = None
 
     def __post_init__(self) -> None:
+        if self.keep_layers is not None:
+            ok = isinstance(self.keep_layers, list) and bool(self.keep_layers) and all(isinstance(i, int) and i >= 0 for i in self.keep_layers)
+            _check(ok and self.keep_layers == sorted(set(self.keep_layers)), "model.keep_layers", "a non-empty increasing list of layer indices >= 0", self.keep_layers)
+            _check(bool(self.init_from), "model.keep_layers", "only with model.init_from (the layers come from it)", "no model.init_from")
         if self.pooling is not None:
             allowed = [list(p) for p in POOLINGS]
             _check(list(self.pooling) in allowed, "model.pooling", f"one of {allowed}", self.pooling)

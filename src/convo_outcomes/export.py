@@ -252,6 +252,7 @@ def export_model(
         "training": src_cfg.get("training", {}),
         "calibration": src_cfg.get("calibration", {}),
         "encoder_config": json.loads((checkpoint / "encoder" / "config.json").read_text()),
+        "encoder_lineage": src_cfg.get("encoder_lineage"),  # layers kept from a larger model (model.keep_layers)
     }
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
     for dst_name, path in (extra_files or {}).items():
@@ -376,6 +377,15 @@ def _ref(config: dict[str, Any]) -> str:
 
 def _delta(new: Any, old: Any) -> float | None:
     return round(new - old, 4) if isinstance(new, (int, float)) and isinstance(old, (int, float)) else None
+
+
+def _encoder_line(config: dict[str, Any]) -> str:
+    enc = config.get("encoder_config", {})
+    line = f"Encoder: {enc.get('num_hidden_layers', '?')} layers, hidden {enc.get('hidden_size', config.get('hidden_size'))}"
+    lin = config.get("encoder_lineage")
+    if lin:
+        line += f"; layers {lin['layers']} of the {lin['of']} of {lin['from']}'s encoder (layer dropping, then trained further)"
+    return line + "."
 
 
 def changes_since_parent(
@@ -555,6 +565,7 @@ def render_model_card(
         "beyond which the middle is dropped and reported). The whole call is read; the ending is never cut.",
         f"Each head reads: {' + '.join(config.get('pooling_features', ['attention', 'mean']))}"
         + (" (end: the same attention over the last window only, i.e. the call's final tokens)." if "end" in config.get("pooling_features", []) else "."),
+        _encoder_line(config),
         f"Encoder graph quantization: {config['encoder']['quantization']} (per-channel: {config['encoder'].get('per_channel')},",
         f"matmuls kept fp32: {', '.join(f'`{k}`' for k in config['encoder'].get('kept_fp32', [])) or 'none'}).",
         "",

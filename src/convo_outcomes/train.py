@@ -310,9 +310,11 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
 
     warm = warm_report = None
     if cfg.model.init_from:
-        from .warmstart import apply_warm_start, build_encoder_from, load_warm_start
+        from .warmstart import apply_warm_start, build_encoder_from, keep_layers, load_warm_start
 
         warm = load_warm_start(cfg.model.init_from)
+        if cfg.model.keep_layers:
+            warm = keep_layers(warm, cfg.model.keep_layers)
         if warm.window != cfg.window:
             logger.warning("window %s differs from the warm-start model's %s; the encoder was tuned on the latter", cfg.window, warm.window)
         spec = LabelSpec.load(cfg.label_spec) if cfg.label_spec else warm.spec
@@ -482,6 +484,7 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
             },
             "parent": warm.ref if warm else None,
             "calibration": calib,
+            "encoder_lineage": warm.config.get("encoder_lineage") if warm else None,
         },
     )
     (final / "validation_metrics.json").write_text(json.dumps(val_report, indent=2))
@@ -498,6 +501,10 @@ def _frozen_states_graph(cfg: TrainConfig, warm: Any) -> Path | None:
     bundle = warm is not None and (Path(warm.origin) / "manifest.json").exists()
     if mode == "onnx" and not bundle:
         raise TrainError("optim.frozen_states=onnx needs model.init_from to be an exported model folder (with encoder.onnx)")
+    if bundle and cfg.model.keep_layers:  # the folder's graph has every layer: its states are not this encoder's
+        if mode == "onnx":
+            raise TrainError("optim.frozen_states=onnx cannot be used with model.keep_layers: the exported graph runs all of its layers")
+        return None
     if mode == "torch" or not bundle:
         return None
     return Path(warm.origin) / warm.config.get("encoder", {}).get("file", "encoder.onnx")

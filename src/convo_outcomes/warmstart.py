@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -170,6 +171,33 @@ def _from_bundle(folder: Path) -> WarmStart:
         name=cfg.get("name"),
         config=cfg,
     )
+
+
+_LAYER = re.compile(r"^encoder\.encoder\.layer\.(\d+)\.")
+
+
+def keep_layers(warm: WarmStart, layers: Sequence[int]) -> WarmStart:
+    """The warm start with only ``layers`` of its encoder, renumbered in order (layer dropping).
+
+    A student initialised from chosen layers of a fine-tuned teacher starts far closer to it than one
+    from the base weights; the rest of the model (embeddings, heads) is copied unchanged.
+    """
+    n = int(warm.encoder_config.get("num_hidden_layers", 0))
+    bad = [i for i in layers if not 0 <= i < n]
+    if bad:
+        raise WarmStartError(f"model.keep_layers: {bad} are not layers of {warm.ref}, which has {n} (0..{n - 1})")
+    new_index = {old: new for new, old in enumerate(layers)}
+    state: dict[str, torch.Tensor] = {}
+    for k, v in warm.state.items():
+        m = _LAYER.match(k)
+        if m is None:
+            state[k] = v
+        elif int(m.group(1)) in new_index:
+            state[f"encoder.encoder.layer.{new_index[int(m.group(1))]}.{k[m.end():]}"] = v
+    enc_cfg = dict(warm.encoder_config, num_hidden_layers=len(layers))
+    config = dict(warm.config, encoder_lineage={"from": warm.ref, "layers": list(layers), "of": n})
+    logger.info("layer dropping: kept encoder layers %s of %d from %s", list(layers), n, warm.ref)
+    return dataclasses.replace(warm, encoder_config=enc_cfg, state=state, config=config)
 
 
 def build_encoder_from(warm: WarmStart, attn_implementation: str = "sdpa") -> torch.nn.Module:

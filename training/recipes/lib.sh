@@ -1,4 +1,4 @@
-# Sourced by the default-model recipes (default.sh, default_heads.sh, default_encoder.sh).
+# Sourced by the shipped-model recipes (default.sh, default_heads.sh, default_encoder.sh, realtime.sh).
 # Needs BIN and PUBLIC (array of the public JSONL files).
 
 # heldout_sets: generated test data from seeds no model trained on (all of it is held out):
@@ -27,12 +27,15 @@ parent_from_git() {
   [ -d "$PARENT" ] || { mkdir -p "$PARENT" && git archive "$1" models/default | tar -x -C "$PARENT" --strip-components=2; }
 }
 
-# publish_default VERSION PARENT_REF: export $RUN/final to models/default (gated, --keep-fp32 score),
+# publish_model MODEL VERSION PARENT_REF: export $RUN/final to MODEL (gated, --keep-fp32 score),
 # evaluate it on held-out data and write its card with the changes since $PARENT.
-publish_default() {
+publish_model() {
+  MODEL=$1
   SYNTH_TRAIN=$(ls "$RUN"/cache/synth-*.jsonl)
   heldout_sets
-  export_validated "$RUN" models/default score "$1" "$2"
+  export_validated "$RUN" "$MODEL" score "$2" "$3"
   CARD_ARGS=(--parent "$PARENT")
   source training/recipes/evaluate_default.sh
 }
+
+publish_default() { publish_model models/default "$@"; }
