@@ -420,6 +420,14 @@ def test_keep_layers_drops_encoder_layers_and_the_student_trains_and_exports(tmp
 
     cfg = _retrain_config(tmp_path, tiny_model, epochs=2, lr_encoder=1e-3)
     cfg.model.keep_layers = [0]
+    from convo_outcomes.train import _frozen_states_graph
+
+    # the parent's graph runs both layers: a frozen student's states must come from torch
+    assert _frozen_states_graph(cfg, warm) is None
+    cfg.optim.frozen_states = "onnx"
+    with pytest.raises(TrainError, match="cannot be used with model.keep_layers"):
+        _frozen_states_graph(cfg, warm)
+    cfg.optim.frozen_states = "auto"
     result = train(cfg)
     final = OutcomeModel.load(result.final_dir)
     assert len(final.encoder.encoder.layer) == 1

@@ -14,10 +14,10 @@ starts from fresh weights with its attention copied from ``init_attention_from``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
