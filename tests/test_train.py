@@ -173,3 +173,17 @@ def test_length_batches_respect_budget(tiny) -> None:
     for b in batches:
         cost = sum(encoded[i].n_windows for i in b) * max(max(encoded[i].lengths) for i in b)
         assert cost <= 200 or len(b) == 1
+
+
+def test_data_hash_follows_bytes_and_split_not_location(tmp_path: Path) -> None:
+    from convo_outcomes.train import _data_hash
+
+    a, b = tmp_path / "run-a" / "synth.jsonl", tmp_path / "run-b" / "synth.jsonl"
+    for p in (a, b):
+        p.parent.mkdir()
+        p.write_text('{"id": "1"}\n')
+    split = {"name": "synthetic", "train": 1, "validation": 0, "test": 0}
+    assert _data_hash([{**split, "path": str(a)}]) == _data_hash([{**split, "path": str(b)}])
+    b.write_text('{"id": "2"}\n')
+    assert _data_hash([{**split, "path": str(a)}]) != _data_hash([{**split, "path": str(b)}])
+    assert _data_hash([{**split, "path": str(a)}]) != _data_hash([{**split, "train": 0, "test": 1, "path": str(a)}])

@@ -701,7 +701,10 @@ def _freeze(model: OutcomeModel, cfg: TrainConfig, warm_report: Any) -> Frozen:
 
 
 def _data_hash(sources: Sequence[dict[str, Any]]) -> str:
-    """One hash for the training data: each file's bytes, plus how it was split and sampled."""
+    """One hash for the training data: each file's bytes, plus how it was split and sampled.
+
+    Not where the file lies: the same generated corpus cached under two run folders (or a source
+    moved) is the same data, and ``models list`` should show it as such."""
     import hashlib
 
     from .runtime import file_sha256
@@ -709,7 +712,7 @@ def _data_hash(sources: Sequence[dict[str, Any]]) -> str:
     h = hashlib.sha256()
     for s in sources:
         s.setdefault("sha256", file_sha256(Path(s["path"])))
-        h.update(json.dumps(s, sort_keys=True).encode())
+        h.update(json.dumps({k: v for k, v in s.items() if k != "path"}, sort_keys=True).encode())
     return "sha256:" + h.hexdigest()
 
 
