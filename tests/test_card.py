@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convo_outcomes.cli import app
-from convo_outcomes.export import changes_since_parent, render_model_card, write_card
+from convo_outcomes.export import _flatten, changes_since_parent, render_model_card, write_card
 from convo_outcomes.labels import LabelSpec
 from convo_outcomes.metrics import evaluate_model, evaluate_outputs, head_metrics, segment_metrics
 from convo_outcomes.runtime import verify_manifest
@@ -129,6 +129,14 @@ def test_changes_since_parent_structure(configs) -> None:
     assert ch["same_data"] is True
     other = dict(PARENT_METRICS, data={**PARENT_METRICS["data"], "split": "validation"})
     assert changes_since_parent(child, CHILD_METRICS, parent, other)["same_data"] is False
+
+
+def test_config_diff_names_the_field_inside_a_list_of_sources() -> None:
+    old = {"data": {"sources": [{"path": "star.jsonl", "weight": 1.0}, {"path": "b.jsonl", "weight": 1.0}]}, "model": {"pooling": ["attention"]}}
+    new = {"data": {"sources": [{"path": "star.jsonl", "weight": 3.0}, {"path": "b.jsonl", "weight": 1.0}]}, "model": {"pooling": ["attention", "end"]}}
+    a, b = _flatten(old), _flatten(new)
+    assert {k for k in a if a[k] != b.get(k)} == {"data.sources[0].weight", "model.pooling"}
+    assert _flatten({"data": {"sources": []}}) == {"data.sources": []}
 
 
 def test_card_shows_version_segments_and_changes(configs) -> None:

@@ -18,7 +18,7 @@ from convo_outcomes.render import Windower
 from convo_outcomes.runtime import Scorer
 from convo_outcomes.schema import Conversation
 from convo_outcomes.train import TrainError, train
-from convo_outcomes.warmstart import WarmStartError, apply_warm_start, build_encoder_from, load_warm_start
+from convo_outcomes.warmstart import WarmStartError, apply_warm_start, build_encoder_from, load_warm_start, torch_model_from
 
 NEW = "shipping_damage"
 PHRASES = {
@@ -86,6 +86,12 @@ def test_warm_start_from_int8_bundle_reproduces_its_outputs(tiny_model: Path) ->
         assert np.abs(torch_logits[h] - onnx_logits[h]).max() < 0.05 * max(1.0, np.abs(onnx_logits[h]).max()), h
         assert (torch_logits[h].argmax(1) == onnx_logits[h].argmax(1)).mean() >= 0.9, h
     assert float(model.temperatures[0]) == pytest.approx(warm.temperatures[warm.spec.head_names[0]])
+    # the one-call form (benchmarks' torch peer) builds the same model, in eval mode
+    peer = torch_model_from(tiny_model)
+    assert not peer.training and peer.pooling == model.pooling
+    peer_logits = predict_logits(peer, windower.encode_many([c.turns for c in convs]), windower.pad_id)
+    for h in warm.spec.head_names:
+        np.testing.assert_allclose(peer_logits[h], torch_logits[h], atol=1e-5)
 
 
 def test_warm_start_errors(tmp_path: Path, tiny_model: Path) -> None:
@@ -439,3 +445,24 @@ def test_keep_layers_drops_encoder_layers_and_the_student_trains_and_exports(tmp
     assert config["encoder_lineage"] == {"from": warm.ref, "layers": [0], "of": 2}
     assert "Encoder: 1 layers" in (out.output / "README.md").read_text() and "layers [0] of the 2" in (out.output / "README.md").read_text()
     assert len(Scorer.load(out.output).score(_convs(4, 10))) == 4
+
+
+def test_calibration_reuses_the_best_epochs_validation_pass(tmp_path: Path, tiny_model: Path, monkeypatch) -> None:
+    import convo_outcomes.train as train_module
+    from convo_outcomes.metrics import evaluate_model
+
+    sizes: list[int] = []
+    real = train_module.predict_logits
+    monkeypatch.setattr(train_module, "predict_logits", lambda model, encoded, *a, **k: sizes.append(len(encoded)) or real(model, encoded, *a, **k))
+    # encoder trained too, so a fresh torch pass over the checkpoint computes exactly what training did
+    # (a frozen encoder's training states come from the parent's int8 graph instead)
+    cfg = _retrain_config(tmp_path, tiny_model, epochs=3, patience=3)
+    result = train(cfg)
+    saved = json.loads((result.final_dir / "validation_metrics.json").read_text())
+    n_val = saved["heads"]["contact_cause"]["n"]
+    history = json.loads((result.final_dir / "outcome_config.json").read_text())["training"]["history"]
+    assert sizes.count(n_val) == len(history) == 3  # one pass per epoch, none more for calibration
+    # ... and what calibration used is the best weights' own output: a fresh pass gives the same report
+    fresh = evaluate_model(result.final_dir, [tmp_path / "labelled.jsonl"], split="validation")["heads"]["contact_cause"]
+    for key in ("n", "accuracy", "macro_f1", "ece", "brier"):
+        assert fresh[key] == pytest.approx(saved["heads"]["contact_cause"][key], abs=2e-4), key  # both rounded to 4 places

@@ -48,19 +48,22 @@ def test_scores_are_distributions_with_valid_evidence(tiny_model: Path) -> None:
 
 
 def test_result_does_not_depend_on_batching_or_cache(tiny_model: Path) -> None:
-    """Dynamic int8 scales activations per batch, so logits move slightly (bounded) with batch mates."""
+    """Dynamic int8 scales activations per batch, so logits move slightly (bounded) with batch mates.
+
+    Measured: at most 0.0064 on the tiny model with onnxruntime 1.32 (under 0.002 with the version
+    before); a mix-up between conversations moves them by tenths."""
     scorer = Scorer.load(tiny_model, max_tokens=512)
     together = scorer.logits(CONVS)
     cached = Scorer.load(tiny_model, cache_bytes=1 << 20)
     for i, conv in enumerate(CONVS):
         alone = Scorer.load(tiny_model).logits([conv])
         for h in scorer.head_names:
-            np.testing.assert_allclose(together[h][i], alone[h][0], atol=2e-3)
+            np.testing.assert_allclose(together[h][i], alone[h][0], atol=1e-2)
     first = cached.logits(CONVS)
     second = cached.logits(CONVS)
     assert cached.cache is not None and cached.cache.hits >= sum(1 for _ in CONVS)
     for h in scorer.head_names:
-        np.testing.assert_allclose(first[h], together[h], atol=2e-3)
+        np.testing.assert_allclose(first[h], together[h], atol=1e-2)
         np.testing.assert_array_equal(first[h], second[h])
 
 

@@ -13,7 +13,7 @@ from convo_outcomes.labels import LabelSpec
 from convo_outcomes.model import OutcomeModel, build_encoder, collate, predict_logits
 from convo_outcomes.render import Windower, WindowConfig
 from convo_outcomes.schema import Conversation
-from convo_outcomes.train import Example, class_weights, length_batches, masked_loss
+from convo_outcomes.train import Example, class_weights, cpu_has_native_bf16, length_batches, masked_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "training" / "configs").glob("*.yaml"))
@@ -33,6 +33,19 @@ def test_config_errors_name_field_range_and_value() -> None:
         TrainConfig.load(CONFIGS[0], ["optim.bogus=1"])
     with pytest.raises(ConfigError, match=r"window.overlap"):
         TrainConfig.from_dict({"data": {"synth": {"n": 5}}, "window": {"max_length": 64, "overlap": 40}})
+
+
+def test_bf16_auto_follows_the_cpu_flags(tmp_path: Path) -> None:
+    assert TrainConfig.load(CONFIGS[0], ["optim.bf16=auto"]).optim.bf16 == "auto"
+    with pytest.raises(ConfigError, match=r"optim.bf16 must be true, false or 'auto', found 'fast'"):
+        TrainConfig.load(CONFIGS[0], ["optim.bf16=fast"])
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    assert cpu_has_native_bf16(info) is False
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert cpu_has_native_bf16(info) is True
+    assert cpu_has_native_bf16(tmp_path / "absent") is False
+    assert cpu_has_native_bf16() is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # this machine, as torch sees it
 
 
 def test_overrides_parse_yaml_values() -> None:

@@ -121,7 +121,9 @@ class OptimConfig:
     max_grad_norm: float = 1.0
     max_tokens: int = 8192  # padded tokens per batch (windows x longest window)
     max_conversations: int = 32
-    bf16: bool = False
+    # bf16 autocast: true, false, or "auto" = on only where oneDNN has bf16 kernels (AVX512 or AMX CPUs);
+    # on an AVX2-only CPU bf16 autocast ran on one core and far slower than fp32
+    bf16: bool | str = False
     class_weight_power: float = 0.5  # 0 = none, 1 = inverse frequency
     head_weights: dict[str, float] = field(default_factory=dict)
     patience: int = 2
@@ -171,6 +173,7 @@ class OptimConfig:
         _check(0 <= self.head_l2 <= 10, "optim.head_l2", "in [0, 10]", self.head_l2)
         _check(0 <= self.evidence_weight <= 100, "optim.evidence_weight", "in [0, 100]", self.evidence_weight)
         _check(0 <= self.state_cache_gb <= 1024, "optim.state_cache_gb", "in [0, 1024]", self.state_cache_gb)
+        _check(self.bf16 in (True, False, "auto"), "optim.bf16", "true, false or 'auto'", self.bf16)
         _check(self.frozen_states in ("auto", "torch", "onnx"), "optim.frozen_states", "'auto', 'torch' or 'onnx'", self.frozen_states)
         for head, shares in self.class_priors.items():
             _check(isinstance(shares, Mapping) and bool(shares), f"optim.class_priors.{head}", "a mapping {class: share}", shares)

@@ -358,7 +358,8 @@ def _f(v: Any) -> str:
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as ``{"a.b.c": leaf}``; lists are leaves (compared whole)."""
+    """Nested mappings as ``{"a.b.c": leaf}``; a list of mappings by index (``data.sources[0].weight``,
+    so a card names the one field that changed), other lists are leaves (compared whole)."""
     if not isinstance(d, dict):
         return {prefix: d} if prefix else {}
     out: dict[str, Any] = {}
@@ -366,6 +367,9 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
         key = f"{prefix}.{k}" if prefix else str(k)
         if isinstance(v, dict) and v:
             out.update(_flatten(v, key))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for i, item in enumerate(v):
+                out.update(_flatten(item, f"{key}[{i}]"))
         else:
             out[key] = v
     return out

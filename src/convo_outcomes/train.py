@@ -267,6 +267,26 @@ def _schedule(opt: torch.optim.Optimizer, total: int, warmup: int) -> torch.opti
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
+def cpu_has_native_bf16(cpuinfo: str | Path | None = None) -> bool:
+    """Whether bf16 matmuls are fast here: oneDNN's bf16 kernels need AVX512 (BW/VL/DQ) or AVX512-BF16/AMX.
+
+    Without them autocast falls back to a slow path (measured on an AVX2-only host: one core busy,
+    far slower than fp32). Asks torch (``_is_mkldnn_bf16_supported``); a ``cpuinfo`` file (or torch
+    lacking that check) is read for the CPU flags instead; no such file (macOS, Windows) means False.
+    """
+    if cpuinfo is None:
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            cpuinfo = "/proc/cpuinfo"
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return any(f in flags for f in ("avx512bw", "avx512_bf16", "amx_bf16"))
+
+
 def validation_score(model: OutcomeModel, examples: Sequence[Example], pad_id: int) -> tuple[float, dict[str, Any], dict[str, np.ndarray]]:
     """Mean macro-F1 over heads that have validation labels (what early stopping watches)."""
     logits = predict_logits(model, [e.encoded for e in examples], pad_id)
@@ -387,10 +407,14 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     last_ckpt = time.monotonic()
     budget_s = cfg.optim.max_minutes * 60 if cfg.optim.max_minutes else math.inf
     stop = False
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.optim.bf16 else torch.autocast("cpu", enabled=False)
+    best_val_logits = None  # validation logits of the weights in out/best, when this process computed them
+    bf16 = cfg.optim.bf16 is True or (cfg.optim.bf16 == "auto" and cpu_has_native_bf16())
+    if cfg.optim.bf16 == "auto":
+        logger.info("optim.bf16 auto: %s (native bf16 on this CPU: %s)", "on" if bf16 else "off", cpu_has_native_bf16())
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
     if solver == "lbfgs" and state["epoch"] < cfg.optim.epochs:
         fit = fit_rows_lbfgs(model, train_ex, frozen, cfg, pad_id)
-        score, _, _ = validation_score(model, val_ex, pad_id) if val_ex else (0.0, {}, {})
+        score, _, best_val_logits = validation_score(model, val_ex, pad_id) if val_ex else (0.0, {}, None)
         state["elapsed"] = time.monotonic() - started
         state["history"].append({"solver": "lbfgs", **fit, "val_mean_macro_f1": round(score, 4), "minutes": round(state["elapsed"] / 60, 1)})
         logger.info("lbfgs fit of classifier rows: loss %.4f -> %.4f in %d iterations; validation mean macro-F1 %.4f", fit["loss_start"], fit["loss_end"], fit["iterations"], score)
@@ -437,12 +461,13 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
                 break
         bar.close()
         epoch_done = state["batch_in_epoch"] >= len(batches)
-        score, report, _ = validation_score(model, val_ex, pad_id) if val_ex else (0.0, {}, {})
+        score, report, logits = validation_score(model, val_ex, pad_id) if val_ex else (0.0, {}, None)
         state["history"].append({"epoch": epoch + 1, "complete": epoch_done, "step": state["step"], "val_mean_macro_f1": round(score, 4), "minutes": round(state["elapsed"] / 60, 1)})
         logger.info("epoch %d%s: validation mean macro-F1 %.4f", epoch + 1, "" if epoch_done else " (partial)", score)
         if score > state["best"]:
             state["best"], state["bad_epochs"] = score, 0
             model.save(out / "best", tok_file)
+            best_val_logits = logits
         else:
             state["bad_epochs"] += 1
         if epoch_done:
@@ -460,7 +485,10 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     best = OutcomeModel.load(out / "best") if (out / "best").exists() else model
     best.state_cache = model.state_cache  # the same frozen encoder: its kept states serve calibration too
     apply_class_prior_shifts(best, priors)
-    val_logits = predict_logits(best, [e.encoded for e in val_ex], pad_id) if val_ex else {}
+    if best_val_logits is not None and not priors:
+        val_logits = best_val_logits  # the saved best model's own validation logits: no second pass
+    else:
+        val_logits = predict_logits(best, [e.encoded for e in val_ex], pad_id) if val_ex else {}
     calib = calibrate(best, val_ex, pad_id, logits=val_logits, frozen_heads=frozen.frozen_heads + list(frozen.rows))
     val_report = _report(best, val_ex, val_logits) if val_ex else {}
     final = out / "final"

@@ -208,6 +208,18 @@ def build_encoder_from(warm: WarmStart, attn_implementation: str = "sdpa") -> to
     return BertModel(enc_cfg, add_pooling_layer=False)
 
 
+def torch_model_from(folder: str | Path, attn_implementation: str = "sdpa") -> OutcomeModel:
+    """The model in ``folder`` (exported or checkpoint) as a torch :class:`OutcomeModel`, weights as they are.
+
+    For a shipped int8 model these are its dequantized weights: a torch peer computing what the runtime
+    computes (up to int8 activation rounding), for benchmarks and comparisons when no checkpoint is kept.
+    """
+    warm = load_warm_start(folder)
+    model = OutcomeModel(build_encoder_from(warm, attn_implementation), warm.spec, warm.window, pooling=warm.pooling)
+    apply_warm_start(model, warm)
+    return model.eval()
+
+
 @dataclass
 class WarmReport:
     """What was copied, so a model card can say what the new version inherited."""
