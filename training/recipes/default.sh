@@ -5,11 +5,7 @@
 # SKIP_TRAIN=1 reuses an existing $RUN/final.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export HF_HUB_OFFLINE=1
-BIN=${BIN:-.venv/bin}
 RUN=${RUN:-runs/default}
-SHARED=${SHARED:-../shared/data}
-PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
 source training/recipes/lib.sh
 if [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/default.yaml --output-dir "$RUN" ${RESUME:+--resume}

@@ -10,14 +10,10 @@
 # RESUME=1 continues an interrupted training run; SKIP_STAGE1=1 reuses $STAGE1; SKIP_TRAIN=1 reuses $RUN/final.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export HF_HUB_OFFLINE=1
-BIN=${BIN:-.venv/bin}
 RUN1=${RUN1:-runs/default-encoder}
 STAGE1=${STAGE1:-runs/default-encoder-int8}
 RUN=${RUN:-runs/default-end}
-SHARED=${SHARED:-../shared/data}
 PARENT=${PARENT:-runs/default-0.3.0}
-PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
 source training/recipes/lib.sh
 parent_from_git d08e22c
 if [ -z "${SKIP_STAGE1:-}" ] && [ -z "${SKIP_TRAIN:-}" ]; then

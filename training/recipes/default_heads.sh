@@ -6,15 +6,9 @@
 # RESUME=1 continues an interrupted training run; SKIP_TRAIN=1 reuses $RUN/final.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export HF_HUB_OFFLINE=1
-BIN=${BIN:-.venv/bin}
 RUN=${RUN:-runs/default-heads}
-SHARED=${SHARED:-../shared/data}
 PARENT=${PARENT:-runs/default-0.2.0}
-PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
 source training/recipes/lib.sh
 parent_from_git 7333b84
-if [ -z "${SKIP_TRAIN:-}" ]; then
-  $BIN/convo-outcomes train --config training/configs/default_heads.yaml model.init_from="$PARENT" --output-dir "$RUN" ${RESUME:+--resume}
-fi
+train_from_parent training/configs/default_heads.yaml
 publish_default "${VERSION:-0.3.0}" default@0.2.0

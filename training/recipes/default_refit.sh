@@ -13,15 +13,9 @@
 # folder's name is the model's name, so keep it `default`, e.g. MODEL=runs/cand/default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export HF_HUB_OFFLINE=1
-BIN=${BIN:-.venv/bin}
 RUN=${RUN:-runs/default-refit}
-SHARED=${SHARED:-../shared/data}
 PARENT=${PARENT:-runs/default-0.4.0}
-PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
 source training/recipes/lib.sh
 parent_from_git 2bef430
-if [ -z "${SKIP_TRAIN:-}" ]; then
-  $BIN/convo-outcomes train --config training/configs/default_refit.yaml model.init_from="$PARENT" --output-dir "$RUN" ${RESUME:+--resume}
-fi
+train_from_parent training/configs/default_refit.yaml
 publish_model "${MODEL:-models/default}" "${VERSION:-0.5.0}" default@0.4.0

@@ -5,10 +5,8 @@
 # Needs ../shared/data. About 30 min on 2 CPU cores. RESUME=1 continues; SKIP_TRAIN=1 reuses $RUN/final.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export HF_HUB_OFFLINE=1
-BIN=${BIN:-.venv/bin}
 RUN=${RUN:-runs/holdout-multidogo}
-SHARED=${SHARED:-../shared/data}
+source training/recipes/lib.sh
 if [ -z "${SKIP_TRAIN:-}" ]; then
   $BIN/convo-outcomes train --config training/configs/holdout_multidogo.yaml --output-dir "$RUN" ${RESUME:+--resume}
 fi

@@ -1,5 +1,10 @@
-# Sourced by the shipped-model recipes (default.sh, default_heads.sh, default_encoder.sh, realtime.sh).
-# Needs BIN and PUBLIC (array of the public JSONL files).
+# Sourced by the recipes (default.sh, default_heads.sh, default_encoder.sh, default_refit.sh, realtime.sh,
+# holdout.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
+# SHARED (the public data, ../shared/data unless given) and PUBLIC (array of its JSONL files).
+export HF_HUB_OFFLINE=1
+BIN=${BIN:-.venv/bin}
+SHARED=${SHARED:-../shared/data}
+PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
 
 # heldout_sets: generated test data from seeds no model trained on (all of it is held out):
 # SYNTH_TEST (1,500 calls) and SYNTH_LONG (400 calls, 45% long).
@@ -25,6 +30,12 @@ export_validated() {
 # since the new version replaces models/default), unless it is already there.
 parent_from_git() {
   [ -d "$PARENT" ] || { mkdir -p "$PARENT" && git archive "$1" models/default | tar -x -C "$PARENT" --strip-components=2; }
+}
+
+# train_from_parent CONFIG: train CONFIG warm-started from $PARENT into $RUN (RESUME=1 continues;
+# SKIP_TRAIN=1 skips it and reuses $RUN/final).
+train_from_parent() {
+  [ -n "${SKIP_TRAIN:-}" ] || $BIN/convo-outcomes train --config "$1" model.init_from="$PARENT" --output-dir "$RUN" ${RESUME:+--resume}
 }
 
 # publish_model MODEL VERSION PARENT_REF: export $RUN/final to MODEL (gated, --keep-fp32 score),

@@ -10,15 +10,11 @@
 # RESUME=1 continues an interrupted training run; SKIP_STAGE1=1 reuses $STAGE1; SKIP_TRAIN=1 reuses $RUN/final.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export HF_HUB_OFFLINE=1
-BIN=${BIN:-.venv/bin}
 RUN1A=${RUN1A:-runs/realtime}
 RUN1=${RUN1:-runs/realtime-more}
 STAGE1=${STAGE1:-runs/realtime-int8}
 RUN=${RUN:-runs/realtime-heads}
-SHARED=${SHARED:-../shared/data}
 PARENT=${PARENT:-runs/default-0.4.0}
-PUBLIC=("$SHARED/star.jsonl" "$SHARED/multidogo.jsonl" "$SHARED/banking77.jsonl")
 BASELINES=${BASELINES:---baseline tfidf_lr}
 source training/recipes/lib.sh
 parent_from_git f7c34a9
