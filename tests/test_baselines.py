@@ -161,3 +161,25 @@ def test_frozen_encoder_end_to_end(tiny_encoder):
 
     reports = run_baselines(SPEC, train, test, encoder_dir=tiny_encoder, which=("frozen_lr",))
     assert reports["frozen_lr"]["heads"]["contact_cause"]["n"] == 2
+
+
+def test_evaluate_model_reports_paired_differences_with_each_baseline(tiny_model, tmp_path):
+    """The tiny model's heads are random; what is checked is that the difference is taken on the same
+    records as the two reports, per head and per source, with an interval around it."""
+    from convo_outcomes.metrics import evaluate_model
+
+    src = tmp_path / "labelled.jsonl"
+    src.write_text("".join(c.model_dump_json() + "\n" for c in _data(12)))
+    rep = evaluate_model(tiny_model, [src], baselines=["tfidf_lr"], train_data=[src])
+    vs, base = rep["vs_baselines"]["tfidf_lr"], rep["baselines"]["tfidf_lr"]
+    assert set(vs["heads"]) == set(base["heads"]) and set(vs["by_source"]) == set(base["by_source"]) == {"A", "B"}
+    for scope, model_side, base_side in [(vs["heads"], rep["heads"], base["heads"])] + [
+        (vs["by_source"][s], rep["by_source"][s], base["by_source"][s]) for s in ("A", "B")
+    ]:
+        for h, d in scope.items():
+            assert d["n"] == model_side[h]["n"] == base_side[h]["n"]
+            assert d["accuracy_diff"] == pytest.approx(model_side[h]["accuracy"] - base_side[h]["accuracy"], abs=2e-4)
+            assert (d["model"], d["baseline"]) == (model_side[h]["macro_f1"], base_side[h]["macro_f1"])
+            assert d["diff"] == pytest.approx(d["model"] - d["baseline"], abs=2e-4)
+            assert d["ci95"][0] <= d["diff"] <= d["ci95"][1]
+    assert vs["heads"]["contact_cause"]["diff"] < 0  # TF-IDF learns these causes; random heads do not

@@ -189,3 +189,24 @@ def test_card_shows_an_lbfgs_fit_and_class_priors(configs) -> None:
     card = render_model_card(child, CHILD_METRICS, None)
     assert "- L-BFGS fit of the learned classifier rows on fixed features (records per head {'contact_cause': 150}): loss 6.11 -> 0.0338 in 56 iterations" in card
     assert "- class prior `contact_cause/warranty`: 46.0% of the training labels, expected 2.0% in scored data (optim.class_priors); bias shifted by -3.135" in card
+
+
+def test_card_shows_baseline_differences_with_their_interval(configs) -> None:
+    _, child = configs
+    metrics = copy.deepcopy(CHILD_METRICS)
+    base = {"heads": {"resolution": _m(0.8, 0.77), "complaint": _m(0.9, 0.80, 40)}, "by_source": {"synthetic": {"resolution": _m(0.8, 0.69, 60)}}}
+    metrics["baselines"] = {"tfidf_lr": base}
+    metrics["vs_baselines"] = {"tfidf_lr": {
+        "heads": {"resolution": {"n": 100, "diff": -0.02, "ci95": [-0.05, 0.01]},
+                  "complaint": {"n": 40, "diff": 0.05, "ci95": [0.01, 0.09]}},
+        "by_source": {"synthetic": {"resolution": {"n": 60, "diff": 0.01, "ci95": [-0.02, 0.04]}}},
+    }}
+    card = render_model_card(child, metrics, None)
+    assert "| resolution | all | 0.750 | 0.770 | -0.020 [-0.050, +0.010] |" in card
+    assert "| complaint | all | 0.850 | 0.800 | +0.050 [+0.010, +0.090] |" in card
+    assert "- resolution on all: 0.750 vs tfidf_lr 0.770 (difference -0.020 [-0.050, +0.010]: within what these records can tell apart)" in card
+    metrics["vs_baselines"]["tfidf_lr"]["heads"]["resolution"]["ci95"] = [-0.05, -0.01]
+    assert "beyond what these records can tell apart" in render_model_card(child, metrics, None)
+    del metrics["vs_baselines"]  # reports made before the comparison existed still render
+    old = render_model_card(child, metrics, None)
+    assert "| resolution | all | 0.750 | 0.770 |\n" in old and "- resolution on all: 0.750 vs tfidf_lr 0.770\n" in old

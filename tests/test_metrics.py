@@ -19,6 +19,7 @@ from convo_outcomes.metrics import (
     format_report,
     head_metrics,
     negative_log_likelihood,
+    compare_with_baselines,
     reliability_bins,
     softmax,
 )
@@ -134,6 +135,11 @@ def test_evaluate_outputs_masks_unknown_and_splits_by_source():
     assert lines[0].startswith("| head | source | n | fine-tuned macro-F1 | fine-tuned acc | tfidf_lr macro-F1")
     assert any(line.startswith("| resolution | all | 5 | 0.6111 | 0.6000 | 0.6111 | 0.6000 |") for line in lines)
     assert any(line.startswith("| churn_risk | B | 2 |") and line.endswith("| - | - |") for line in lines)
+    vs = {"tfidf_lr": {"heads": {"resolution": {"n": 5, "diff": 0.0, "ci95": [-0.25, 0.3]}}, "by_source": {}}}
+    lines = compare_table({"fine-tuned": rep, "tfidf_lr": {"heads": {"resolution": rep["heads"]["resolution"]}}}, vs).splitlines()
+    assert lines[0].endswith("| tfidf_lr acc | vs tfidf_lr [95%] |")
+    assert any(line.startswith("| resolution | all | 5 |") and line.endswith("| +0.0000 [-0.2500, +0.3000] |") for line in lines)
+    assert any(line.startswith("| churn_risk | B | 2 |") and line.endswith("| - | - | - |") for line in lines)
 
 
 def _synthetic(n=4000, c=4, scale=3.0, true_t=2.0, seed=0):
@@ -173,3 +179,23 @@ def test_shape_errors_are_explicit():
     with pytest.raises(ValueError, match="3 classes"):
         head_metrics(RES, np.array([0, 1]), np.array([[0.5, 0.5], [0.5, 0.5]]))
     assert math.isnan(expected_calibration_error(np.zeros((0, 3)), np.zeros(0, int)))
+
+
+def test_compare_with_baselines_by_hand() -> None:
+    y = np.array([0, 1] * 50)
+    right = np.eye(3)[y]
+    base = y.copy()
+    base[:20] = 1 - base[:20]  # wrong on 20 records, 10 of each class: F1 0.8 for both classes
+    targets = {"resolution": np.concatenate([y, [-1, -1]])}  # two unlabelled records are left out
+    probs = {"resolution": np.concatenate([right, np.eye(3)[[2, 2]]])}
+    baselines = {"same": probs, "worse": {"resolution": np.concatenate([np.eye(3)[base], np.eye(3)[[0, 0]]])}}
+    sources = ["A"] * 50 + ["B"] * 52
+    vs = compare_with_baselines(SPEC, targets, probs, baselines, sources, resamples=500)
+    same = vs["same"]["heads"]["resolution"]
+    assert same == {"n": 100, "model": 1.0, "baseline": 1.0, "diff": 0.0, "ci95": [0.0, 0.0], "ci_excludes_0": False, "accuracy_diff": 0.0}
+    worse = vs["worse"]["heads"]["resolution"]
+    assert (worse["model"], worse["baseline"], worse["diff"], worse["accuracy_diff"]) == (1.0, 0.8, 0.2, 0.2)
+    assert 0 < worse["ci95"][0] < 0.2 < worse["ci95"][1] and worse["ci_excludes_0"]
+    # per source: A holds all 20 baseline errors (of 50), B none (its 2 unlabelled records are left out)
+    a, b = vs["worse"]["by_source"]["A"]["resolution"], vs["worse"]["by_source"]["B"]["resolution"]
+    assert (a["n"], a["accuracy_diff"]) == (50, 0.4) and (b["n"], b["diff"], b["ci95"]) == (50, 0.0, [0.0, 0.0])

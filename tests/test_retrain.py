@@ -395,6 +395,67 @@ def test_retrain_with_end_pooling_learns_the_end_block_and_exports(tmp_path: Pat
     assert tuple(again.state["classifier.contact_cause.weight"].shape) == tuple(final.classifier["contact_cause"].weight.shape)
 
 
+def test_mass_pooling_counts_and_warm_starts_unchanged(tiny_model: Path) -> None:
+    warm = load_warm_start(tiny_model)
+    plain = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0)
+    apply_warm_start(plain, warm)
+    massed = OutcomeModel(build_encoder_from(warm), warm.spec, warm.window, dropout=0.0, pooling=["attention", "end", "mean", "mass"])
+    apply_warm_start(massed, warm)
+    hidden = plain.encoder.config.hidden_size
+    for h in warm.spec.head_names:  # attention and mean blocks copied by name; end and mass start at zero
+        old, new = plain.classifier[h].weight.detach(), massed.classifier[h].weight.detach()
+        assert new.shape[1] == 3 * hidden + 2
+        assert torch.equal(new[:, :hidden], old[:, :hidden]) and torch.equal(new[:, 2 * hidden : 3 * hidden], old[:, hidden:])
+        assert not new[:, hidden : 2 * hidden].any() and not new[:, 3 * hidden :].any()
+    convs = _convs(6, 4)
+    convs[0].turns.extend(convs[1].turns * 30)
+    windower = Windower.from_file(tiny_model / "tokenizer.json", warm.window)
+    encoded = windower.encode_many([c.turns for c in convs])
+    a, b = predict_logits(plain, encoded, windower.pad_id), predict_logits(massed, encoded, windower.pad_id)
+    for h in warm.spec.head_names:
+        np.testing.assert_allclose(a[h], b[h], atol=1e-5)
+    # what it counts: the same window twice adds log 2 to every head's log-sum-exp; padding adds nothing
+    torch.manual_seed(0)
+    states = torch.randn(1, 1, 6, hidden)
+    mask = torch.tensor([[[1, 1, 1, 1, 1, 0]]])
+    twice = states.repeat(1, 2, 1, 1)
+    twice[0, 1, 5] = 100.0  # a padded token of the second window: ignored
+    once_f = massed.head_features(states, mask)[0]
+    twice_f = massed.head_features(twice, mask.repeat(1, 2, 1))[0]
+    for h in warm.spec.head_names:
+        (lse1, n1), (lse2, n2) = once_f[h][0, -2:].tolist(), twice_f[h][0, -2:].tolist()
+        assert lse2 - lse1 == pytest.approx(np.log(2), abs=1e-5)
+        assert (n1, n2) == (pytest.approx(np.log1p(5)), pytest.approx(np.log1p(10)))
+        scores = massed.attn[h](states[0, 0, :5]).squeeze(-1)
+        assert lse1 == pytest.approx(float(torch.logsumexp(scores, 0)), abs=1e-5)
+
+
+def test_retrain_with_mass_pooling_learns_it_and_the_runtime_computes_it(tmp_path: Path, tiny_model: Path) -> None:
+    cfg = _retrain_config(tmp_path, tiny_model, freeze_encoder=True, epochs=3)
+    cfg.model.pooling = ["attention", "mean", "mass"]
+    result = train(cfg)
+    final = OutcomeModel.load(result.final_dir)
+    assert final.pooling == ("attention", "mean", "mass")
+    assert float(final.classifier["contact_cause"].weight[:, -2:].abs().sum()) > 0  # started at zero
+    from convo_outcomes.export import export_model
+
+    heldout = _convs(20, 9)
+    for k in range(1, 6):  # calls of 1 to many windows, so the merge across windows is exercised
+        heldout[k].turns.extend(heldout[0].turns * (12 * k))
+    out = export_model(result.final_dir, tmp_path / "child", quantize="none", parity_sample=heldout)
+    scorer = Scorer.load(out.output)
+    assert scorer.config["pooling_features"] == ["attention", "mean", "mass"]
+    encoded = scorer.windower.encode_many([c.turns for c in heldout])
+    assert max(e.n_windows for e in encoded) > 3
+    expect = predict_logits(final, encoded, scorer.windower.pad_id)
+    got = scorer.logits(heldout)
+    for h in final.head_names:
+        np.testing.assert_allclose(got[h], expect[h], atol=1e-4)
+    assert "mass: the log-sum-exp" in (out.output / "README.md").read_text()
+    again = load_warm_start(out.output)
+    assert again.pooling == ("attention", "mean", "mass")
+
+
 def test_keep_layers_drops_encoder_layers_and_the_student_trains_and_exports(tmp_path: Path, tiny_model: Path) -> None:
     from convo_outcomes.warmstart import keep_layers
 

@@ -227,8 +227,10 @@ def run_baselines(
     test: Sequence[Conversation],
     encoder_dir: Path | None,
     which: Sequence[str] = BASELINES,
+    probs_out: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> dict[str, dict]:
-    """Fit each named baseline on ``train`` and return its ``evaluate_outputs`` report on ``test``.
+    """Fit each named baseline on ``train`` and return its ``evaluate_outputs`` report on ``test``
+    (``probs_out``, when given, receives each baseline's probabilities for paired comparisons).
 
     ``frozen_lr`` needs ``encoder_dir``; without one it is skipped (logged), not an error, so the
     torch-free TF-IDF baseline can run alone.
@@ -249,5 +251,7 @@ def run_baselines(
         model.fit(train)
         probs = model.predict_proba(test)
         reports[name] = evaluate_outputs(spec, targets, probs, sources)
+        if probs_out is not None:
+            probs_out[name] = probs
         logger.info("baseline %s: fitted and scored in %.1fs", name, time.perf_counter() - t0)
     return reports

@@ -176,7 +176,7 @@ def evaluate_cmd(
     typer.echo(format_report(report, title=f"{model} on {', '.join(map(str, data))} (split: {split}) + {', '.join(map(str, heldout)) or 'nothing else'}"))
     if report.get("baselines"):
         typer.echo("")
-        typer.echo(compare_table({"fine-tuned": report, **report["baselines"]}))
+        typer.echo(compare_table({"fine-tuned": report, **report["baselines"]}, report.get("vs_baselines")))
     for name, sl in report.get("slices", {}).items():
         accs = ", ".join(f"{h} {m['accuracy']:.3f}" for h, m in sl["heads"].items())
         typer.echo(f"slice {name} (n={sl['n']}): accuracy {accs}")

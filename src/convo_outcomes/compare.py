@@ -223,39 +223,52 @@ def _f1(tp: np.ndarray, gold: np.ndarray, pc: np.ndarray) -> np.ndarray:
 
 
 def paired_scores(
-    y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_classes: int, idx: np.ndarray
+    y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_classes: int, idx: np.ndarray, own_classes: bool = False
 ) -> dict[str, np.ndarray]:
     """Accuracy and macro-F1 of two models on each row of resampled record indices ``idx``.
 
     ``y`` holds class indices in ``[0, n_classes)``; predictions may also be ``n_classes`` (a class
     outside the compared set). Macro-F1 averages over the classes present in the resample's gold
-    labels or in either model's predictions, the same classes for both models.
+    labels or in either model's predictions, the same classes for both models; with ``own_classes``,
+    over the gold classes and the model's own predictions (``metrics.head_metrics``'s rule, so the
+    point values are the ones an evaluation report shows).
     """
     m = idx.shape[1]
     tpa, gold, pca = _counts(y, pred_a, n_classes, idx)
     tpb, _, pcb = _counts(y, pred_b, n_classes, idx)
-    present = ((gold + pca + pcb)[:, :n_classes] > 0).astype(np.float64)
-    k = np.maximum(present.sum(axis=1), 1.0)
+
+    def macro(tp: np.ndarray, pc: np.ndarray, present: np.ndarray) -> np.ndarray:
+        present = present[:, :n_classes].astype(np.float64)
+        return (_f1(tp, gold, pc)[:, :n_classes] * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1.0)
+
+    shared = (gold + pca + pcb) > 0
     return {
         "accuracy_a": tpa.sum(axis=1) / m,
         "accuracy_b": tpb.sum(axis=1) / m,
-        "macro_f1_a": (_f1(tpa, gold, pca)[:, :n_classes] * present).sum(axis=1) / k,
-        "macro_f1_b": (_f1(tpb, gold, pcb)[:, :n_classes] * present).sum(axis=1) / k,
+        "macro_f1_a": macro(tpa, pca, (gold + pca) > 0 if own_classes else shared),
+        "macro_f1_b": macro(tpb, pcb, (gold + pcb) > 0 if own_classes else shared),
     }
 
 
 def paired_bootstrap(
-    y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_classes: int, resamples: int = 1000, seed: int | Sequence[int] = 0, level: float = 0.95
+    y: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    n_classes: int,
+    resamples: int = 1000,
+    seed: int | Sequence[int] = 0,
+    level: float = 0.95,
+    own_classes: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Point delta (b - a) and percentile CI for accuracy and macro-F1, same resamples for both models.
 
-    Deterministic for a seed. With ``resamples == 0`` the CI is ``None``.
+    Deterministic for a seed. With ``resamples == 0`` the CI is ``None``. ``own_classes``: see ``paired_scores``.
     """
     y, pred_a, pred_b = (np.asarray(v, dtype=np.int64).reshape(-1) for v in (y, pred_a, pred_b))
     m = len(y)
     if m == 0:
         raise CompareError("paired_bootstrap: no records")
-    point = paired_scores(y, pred_a, pred_b, n_classes, np.arange(m)[None, :])
+    point = paired_scores(y, pred_a, pred_b, n_classes, np.arange(m)[None, :], own_classes)
     out: dict[str, dict[str, Any]] = {}
     deltas: dict[str, list[np.ndarray]] = {"accuracy": [], "macro_f1": []}
     rng = np.random.default_rng(seed)
@@ -263,7 +276,7 @@ def paired_bootstrap(
     done = 0
     while done < resamples:
         b = min(chunk, resamples - done)
-        s = paired_scores(y, pred_a, pred_b, n_classes, rng.integers(0, m, size=(b, m)))
+        s = paired_scores(y, pred_a, pred_b, n_classes, rng.integers(0, m, size=(b, m)), own_classes)
         for k in deltas:
             deltas[k].append(s[f"{k}_b"] - s[f"{k}_a"])
         done += b

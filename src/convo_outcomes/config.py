@@ -26,7 +26,18 @@ def _check(cond: bool, name: str, allowed: str, value: Any) -> None:
         raise ConfigError(f"{name} must be {allowed}, found {value!r}")
 
 
-POOLINGS = (("attention", "mean"), ("attention", "end", "mean"))  # what each classifier reads, in order
+# what each classifier reads, in order (see model.py for what each block is)
+POOLINGS = (("attention", "mean"), ("attention", "end", "mean"), ("attention", "mean", "mass"), ("attention", "end", "mean", "mass"))
+FIXED_WIDTH = {"mass": 2}  # blocks not as wide as the hidden size; mass: log-sum-exp of the scores, log(1 + tokens)
+
+
+def block_width(block: str, hidden: int) -> int:
+    """Width of one pooling block in a classifier's input."""
+    return FIXED_WIDTH.get(block, hidden)
+
+
+def feature_width(pooling: Sequence[str], hidden: int) -> int:
+    return sum(block_width(b, hidden) for b in pooling)
 
 
 @dataclass

@@ -9,8 +9,9 @@ Two graphs, because window encodings are what mid-call updates reuse:
   exactly with a log-sum-exp in numpy, so the result equals attention over all tokens at once.
 * ``heads.onnx`` (fp32, tiny): ``pooled`` ``[conversations, heads, hidden]`` and ``mean``
   ``[conversations, hidden]`` in (plus ``end`` ``[conversations, heads, hidden]``, the attention over the
-  last window, for models pooled ``[attention, end, mean]``); one output per head, ``logits_<head>``
-  ``[conversations, classes]``.
+  last window, for models pooled ``[attention, end, mean]``; and ``mass`` ``[conversations, heads, 2]``,
+  each head's log-sum-exp of its scores over the call and log(1 + tokens), for models pooled with
+  ``mass``); one output per head, ``logits_<head>`` ``[conversations, classes]``.
 
 The export ends with a parity check on the same batch: fp32 max abs difference per output (<= 1e-4),
 int8 top-label agreement per head, and per-head metric change on validation data (<= 1 point). All
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import block_width
 from .labels import LabelSpec
 from .model import MASK_FILL, OutcomeModel, collate
 from .render import RENDER_VERSION, pad_windows
@@ -40,7 +42,7 @@ from .runtime import file_sha256
 logger = logging.getLogger(__name__)
 
 OPSET = 17
-HEADS_INPUTS = {"attention": "pooled", "end": "end", "mean": "mean"}  # pooling feature -> heads.onnx input
+HEADS_INPUTS = {"attention": "pooled", "end": "end", "mean": "mean", "mass": "mass"}  # pooling feature -> heads.onnx input
 ENCODER_OUTPUTS = ["score_max", "exp_sum", "weighted_sum", "state_sum", "token_scores"]
 MODEL_FORMAT = "convo-outcomes/onnx-model/1"
 MIN_JUDGED = 100  # labelled validation records a head needs before its int8 metric change can fail the export
@@ -140,7 +142,7 @@ def export_onnx(model: OutcomeModel, folder: Path, sample_ids: np.ndarray, sampl
         names = [HEADS_INPUTS[k] for k in model.pooling]
         torch.onnx.export(
             heads,
-            tuple(torch.zeros(2, hidden) if k == "mean" else torch.zeros(2, n_heads, hidden) for k in model.pooling),
+            tuple(torch.zeros(2, hidden) if k == "mean" else torch.zeros(2, n_heads, block_width(k, hidden)) for k in model.pooling),
             str(folder / "heads.onnx"),
             input_names=names,
             output_names=outputs,
@@ -453,6 +455,18 @@ def _short(v: Any, width: int = 60) -> str:
     return s if len(s) <= width else s[: width - 3] + "..."
 
 
+def _pick(report: dict[str, Any], src: str, head: str) -> dict[str, Any]:
+    """One head's entry of an ``evaluate_outputs``-shaped report, overall (``src == "all"``) or for a source."""
+    return (report.get("heads", {}) if src == "all" else report.get("by_source", {}).get(src, {})).get(head, {})
+
+
+def _interval(d: dict[str, Any]) -> str:
+    if d.get("diff") is None:
+        return "-"
+    lo, hi = d["ci95"]
+    return f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 def _signed(v: float | None) -> str:
     return "-" if v is None else f"{v:+.3f}"
 
@@ -568,7 +582,10 @@ def render_model_card(
         f"window is encoded and each head attends over all tokens of all windows (up to {w['max_windows']} windows,",
         "beyond which the middle is dropped and reported). The whole call is read; the ending is never cut.",
         f"Each head reads: {' + '.join(config.get('pooling_features', ['attention', 'mean']))}"
-        + (" (end: the same attention over the last window only, i.e. the call's final tokens)." if "end" in config.get("pooling_features", []) else "."),
+        + (" (end: the same attention over the last window only, i.e. the call's final tokens)" if "end" in config.get("pooling_features", []) else "")
+        + (" (mass: the log-sum-exp of the head's attention scores over the call, a soft log-count of what it attends to,"
+           " and log(1 + tokens); attention and mean are averages and cannot count events)" if "mass" in config.get("pooling_features", []) else "")
+        + ".",
         _encoder_line(config),
         f"Encoder graph quantization: {config['encoder']['quantization']} (per-channel: {config['encoder'].get('per_channel')},",
         f"matmuls kept fp32: {', '.join(f'`{k}`' for k in config['encoder'].get('kept_fp32', [])) or 'none'}).",
@@ -632,22 +649,38 @@ def render_model_card(
             for h, m in heads.items():
                 lines.append(f"| {h} | {src} | {m['n']} | {_f(m['accuracy'])} | {_f(m['macro_f1'])} | {_f(m.get('auc'))} | {_f(m['ece'])} |")
         if metrics.get("baselines"):
-            lines += ["", "Baselines trained on the same training split, scored on the same records (macro-F1):", "", "| head | source | this model | " + " | ".join(metrics["baselines"]) + " |", "|---|---|---|" + "---|" * len(metrics["baselines"])]
+            vs = metrics.get("vs_baselines") or {}
+            diff_cols = [n for n in metrics["baselines"] if n in vs]
+            lines += [
+                "",
+                "Baselines trained on the same training split, scored on the same records (macro-F1; the difference is"
+                " this model minus the baseline, with a 95% paired bootstrap interval over the records):",
+                "",
+                "| head | source | this model | " + " | ".join(metrics["baselines"]) + "".join(f" | vs {n}" for n in diff_cols) + " |",
+                "|---|---|---|" + "---|" * (len(metrics["baselines"]) + len(diff_cols)),
+            ]
             for src, heads in [("all", metrics["heads"])] + list(metrics.get("by_source", {}).items()):
                 for h, m in heads.items():
                     row = [
                         _f((b["heads"] if src == "all" else b["by_source"].get(src, {})).get(h, {}).get("macro_f1"))
                         for b in metrics["baselines"].values()
                     ]
+                    row += [_interval(_pick(vs[n], src, h)) for n in diff_cols]
                     lines.append(f"| {h} | {src} | {_f(m['macro_f1'])} | " + " | ".join(row) + " |")
     if metrics and metrics.get("baselines"):
         worse = []
+        vs = metrics.get("vs_baselines") or {}
         for src, heads in [("all", metrics["heads"])] + list(metrics.get("by_source", {}).items()):
             for h, m in heads.items():
                 for name, b in metrics["baselines"].items():
-                    bm = (b["heads"] if src == "all" else b["by_source"].get(src, {})).get(h, {}).get("macro_f1")
+                    bm = _pick(b, src, h).get("macro_f1")
                     if bm is not None and bm > m["macro_f1"]:
-                        worse.append(f"{h} on {src}: {m['macro_f1']:.3f} vs {name} {bm:.3f}")
+                        d = _pick(vs.get(name, {}), src, h)
+                        tell = ""
+                        if d.get("ci95"):
+                            inside = d["ci95"][0] <= 0 <= d["ci95"][1]
+                            tell = f" (difference {_interval(d)}: {'within' if inside else 'beyond'} what these records can tell apart)"
+                        worse.append(f"{h} on {src}: {m['macro_f1']:.3f} vs {name} {bm:.3f}{tell}")
         lines += ["", "## Where a baseline is better", ""]
         lines += [f"- {w}" for w in worse] if worse else ["None: this model matches or beats every baseline on every head and source."]
     if metrics:

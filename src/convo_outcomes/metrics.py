@@ -17,6 +17,11 @@ Conventions, so that every number in a report means one thing:
 * ``ece``: top-label expected calibration error with equal-width confidence bins ``(lo, hi]``.
 * ``brier``: multiclass Brier score, the mean over records of ``sum_c (p_c - onehot_c)^2`` (range [0, 2]);
   binary heads use the same formula, which is twice the one-column binary Brier score.
+* ``vs_baselines`` (with baselines): this model's macro-F1 minus each baseline's on the same records,
+  with a 95% paired bootstrap interval (``BOOTSTRAP`` resamples of the records; both are scored on
+  each resample, with ``compare``'s resampling). Each macro-F1 there follows the rule above, so
+  ``diff`` is the difference of the two reported macro-F1s. A difference whose interval contains 0
+  is within what the test records can tell apart.
 * Every value is a plain Python ``int``/``float`` (or ``None``), floats rounded to 4 decimals, so
   reports are JSON-serialisable as they are.
 
@@ -43,6 +48,7 @@ _EPS = 1e-12
 T_MIN, T_MAX = 0.05, 20.0
 MIN_SEGMENT_N = 20  # fewer labelled records than this in a segment value: too noisy to report
 SEGMENTS = ("channel", "industry", "language")  # Meta fields reported under "by_segment"
+BOOTSTRAP = 2000  # resamples behind each vs_baselines interval
 
 
 def _r(x: float | None) -> float | None:
@@ -202,6 +208,50 @@ def evaluate_outputs(
     return report
 
 
+def compare_with_baselines(
+    spec: LabelSpec,
+    targets: Mapping[str, np.ndarray],
+    probs: Mapping[str, np.ndarray],
+    baseline_probs: Mapping[str, Mapping[str, np.ndarray]],
+    sources: Sequence[str],
+    resamples: int = BOOTSTRAP,
+) -> dict[str, Any]:
+    """``{BASELINE: {"heads": {HEAD: d}, "by_source": {SOURCE: {HEAD: d}}}}``: this model minus the
+    baseline on the same labelled records, with ``compare.paired_bootstrap``'s 95% interval.
+
+    ``d``: ``n``, ``model`` and ``baseline`` (macro-F1 as ``head_metrics`` computes it, each over the
+    classes the records hold or it predicts), ``diff``, ``ci95``, ``ci_excludes_0``, and
+    ``accuracy_diff``. A few records decide small differences; the interval says how few."""
+    from .compare import paired_bootstrap  # compare imports this module
+
+    src = np.asarray([str(s) for s in sources], dtype=object)
+
+    def entry(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_classes: int) -> dict[str, Any]:
+        boot = paired_bootstrap(y, b, a, n_classes, resamples=resamples, seed=0, own_classes=True)  # delta = model (a) - baseline (b)
+        f1, acc = boot["macro_f1"], boot["accuracy"]
+        return {"n": int(len(y)), "model": _r(f1["b"]), "baseline": _r(f1["a"]), "diff": f1["delta"], "ci95": f1["ci"],
+                "ci_excludes_0": f1["ci_excludes_0"], "accuracy_diff": acc["delta"]}
+
+    out: dict[str, Any] = {}
+    for name, bprobs in baseline_probs.items():
+        heads: dict[str, Any] = {}
+        by_source: dict[str, dict[str, Any]] = {}
+        for head in spec:
+            if head.name not in bprobs or head.name not in targets:
+                continue
+            y = np.asarray(targets[head.name]).astype(np.int64)
+            keep = y >= 0
+            if not keep.any():
+                continue
+            a, b = np.asarray(probs[head.name]).argmax(1), np.asarray(bprobs[head.name]).argmax(1)
+            heads[head.name] = entry(y[keep], a[keep], b[keep], head.num_classes)
+            for s in sorted(set(src[keep].tolist())):
+                m = keep & (src == s)
+                by_source.setdefault(s, {})[head.name] = entry(y[m], a[m], b[m], head.num_classes)
+        out[name] = {"heads": heads, "by_source": dict(sorted(by_source.items()))}
+    return out
+
+
 def segment_metrics(
     spec: LabelSpec,
     targets: Mapping[str, np.ndarray],
@@ -337,11 +387,13 @@ def format_report(report: Mapping[str, Any], title: str = "") -> str:
     return "\n".join(lines)
 
 
-def compare_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
+def compare_table(reports: Mapping[str, Mapping[str, Any]], differences: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """Markdown table of macro-F1 and accuracy per head x source, one column pair per named system.
 
     Rows are the union over systems (a system missing a row shows "-"); ``n`` is taken from the first
-    system that has the row (all systems are meant to be scored on the same test set).
+    system that has the row (all systems are meant to be scored on the same test set). With
+    ``differences`` (a report's ``vs_baselines``) one more column per baseline: the difference and
+    its 95% interval.
     """
     systems = list(reports)
     order: list[tuple[str, str]] = []
@@ -352,7 +404,8 @@ def compare_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
                 order.append((head, src))
                 cells[(head, src)] = {}
             cells[(head, src)][name] = m
-    header = ["head", "source", "n"] + [f"{s} {k}" for s in systems for k in ("macro-F1", "acc")]
+    diffs = dict(differences or {})
+    header = ["head", "source", "n"] + [f"{s} {k}" for s in systems for k in ("macro-F1", "acc")] + [f"vs {b} [95%]" for b in diffs]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
     for key in order:
         got = cells[key]
@@ -361,6 +414,9 @@ def compare_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
         for s in systems:
             m = got.get(s)
             vals += [_fmt(m.get("macro_f1") if m else None, 0), _fmt(m.get("accuracy") if m else None, 0)]
+        for d in diffs.values():
+            e = (d.get("heads", {}) if key[1] == "all" else d.get("by_source", {}).get(key[1], {})).get(key[0]) or {}
+            vals.append("-" if e.get("diff") is None else f"{e['diff']:+.4f} [{e['ci95'][0]:+.4f}, {e['ci95'][1]:+.4f}]")
         lines.append("| " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
@@ -461,8 +517,11 @@ def evaluate_model(
         train = [c for c in read_conversations(list(train_data)) if split_of(c, **settings) == "train"]
         if not train:
             raise ValueError("baselines need training records: pass --train with the model's training files")
-        report["baselines"] = run_baselines(spec, train, convs, Path(encoder_dir) if encoder_dir else None, which=baselines)
+        baseline_probs: dict[str, dict[str, np.ndarray]] = {}
+        report["baselines"] = run_baselines(spec, train, convs, Path(encoder_dir) if encoder_dir else None, which=baselines, probs_out=baseline_probs)
         report["baselines_train_n"] = len(train)
+        model_probs = {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}
+        report["vs_baselines"] = compare_with_baselines(spec, targets, model_probs, baseline_probs, sources)
     return report
 
 

@@ -12,6 +12,11 @@ last window only. In a long call the closing turns (where resolution is decided)
 all tokens and the call-wide softmax dilutes them; the end vector keeps them at full weight. A call of
 one window has end == attention.
 
+With ``mass`` in the pooling each head also reads two numbers: the log-sum-exp of its attention scores
+over all tokens (a soft log-count of what it attends to) and log(1 + tokens). Attention and mean are
+averages, so they cannot count: two holds and a transfer look like one hold. Effort is a sum of such
+events, and the long-call part of it is length itself.
+
 The encoder and the pooling/heads are separate methods because they are exported as separate ONNX
 graphs: window encodings can then be cached and reused across mid-call updates.
 """
@@ -27,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import POOLINGS
+from .config import POOLINGS, feature_width
 from .labels import LabelSpec
 from .render import RENDER_VERSION, EncodedConversation, WindowConfig, pad_windows
 
@@ -88,7 +93,7 @@ class OutcomeModel(nn.Module):
         self.pooling = tuple(pooling)
         hidden = encoder.config.hidden_size
         self.attn = nn.ModuleDict({h.name: nn.Linear(hidden, 1) for h in spec})
-        self.classifier = nn.ModuleDict({h.name: nn.Linear(len(self.pooling) * hidden, h.num_classes) for h in spec})
+        self.classifier = nn.ModuleDict({h.name: nn.Linear(feature_width(self.pooling, hidden), h.num_classes) for h in spec})
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("temperatures", torch.ones(len(spec.heads)), persistent=True)
         self.state_cache: StateCache | None = None  # set while training with a frozen encoder
@@ -102,7 +107,7 @@ class OutcomeModel(nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     def head_features(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """What each classifier reads, ``{head: [B, kH]}`` (the ``pooling`` vectors in order), before
+        """What each classifier reads, ``{head: [B, F]}`` (the ``pooling`` blocks in order), before
         dropout; and attention ``{head: [B, W, T]}`` (sums to 1 per conversation)."""
         b, w, t, h = states.shape
         flat = states.reshape(b, w * t, h)
@@ -113,12 +118,15 @@ class OutcomeModel(nn.Module):
             filled = mask.sum(-1) > 0  # [B, W]
             last = (filled * torch.arange(1, w + 1, device=mask.device)).argmax(-1)  # windows fill slots from 0
             end_m = (mask * (torch.arange(w, device=mask.device)[None, :] == last[:, None]).unsqueeze(-1)).reshape(b, w * t)
+        log_tokens = torch.log1p(m.sum(1))
         feats, attention = {}, {}
         for name in self.head_names:
             raw = self.attn[name](flat).squeeze(-1)
             scores = raw.masked_fill(m == 0, MASK_FILL)
             a = torch.softmax(scores.float(), dim=-1).to(states.dtype)
             vecs = {"attention": torch.bmm(a.unsqueeze(1), flat).squeeze(1), "mean": mean}
+            if "mass" in self.pooling:
+                vecs["mass"] = torch.stack([torch.logsumexp(scores.float(), dim=-1), log_tokens.float()], dim=-1).to(states.dtype)
             if end_m is not None:
                 a_end = torch.softmax(raw.masked_fill(end_m == 0, MASK_FILL).float(), dim=-1).to(states.dtype)
                 vecs["end"] = torch.bmm(a_end.unsqueeze(1), flat).squeeze(1)
@@ -165,7 +173,8 @@ class OutcomeModel(nn.Module):
             "temperatures": {n: float(t) for n, t in zip(self.head_names, self.temperatures.tolist())},
             "pooling": "per-head attention over all tokens of all windows"
             + (", then the same attention over the last window only" if "end" in self.pooling else "")
-            + ", concatenated with the mean",
+            + ", concatenated with the mean"
+            + (", the log-sum-exp of the attention scores and log(1 + tokens)" if "mass" in self.pooling else ""),
             "pooling_features": list(self.pooling),
             "dropout": float(self.dropout.p),
         }
@@ -323,7 +332,7 @@ def _predict(model: OutcomeModel, encoded: Sequence[EncodedConversation], pad_id
     from .train import length_batches  # local: train imports this module
 
     model.eval()
-    width = {h: len(model.pooling) * model.encoder.config.hidden_size if features else model.spec[h].num_classes for h in model.head_names}
+    width = {h: feature_width(model.pooling, model.encoder.config.hidden_size) if features else model.spec[h].num_classes for h in model.head_names}
     out = {h: np.zeros((len(encoded), width[h]), dtype=np.float32) for h in model.head_names}
     batches = length_batches(encoded, max_tokens=max_tokens, max_conversations=256, shuffle_seed=None)
     it = batches

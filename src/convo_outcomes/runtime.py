@@ -292,14 +292,18 @@ class Scorer:
                     self.cache.put(keys[i], st)
         return out  # type: ignore[return-value]
 
-    def _pool(self, stats: Sequence[WindowStats]) -> tuple[np.ndarray, np.ndarray]:
+    def _pool(self, stats: Sequence[WindowStats]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Attention over all windows ``[heads, hidden]``, mean ``[hidden]`` and mass ``[heads, 2]``
+        (log-sum-exp of the scores over all tokens, log(1 + tokens)), merged exactly from per-window sums."""
         m = np.stack([s.score_max for s in stats])  # [w, heads]
         top = m.max(0)
         scale = np.exp(m - top)
         z = (np.stack([s.exp_sum for s in stats]) * scale).sum(0)
         pooled = (np.stack([s.weighted_sum for s in stats]) * scale[:, :, None]).sum(0) / np.maximum(z, 1e-30)[:, None]
-        mean = np.stack([s.state_sum for s in stats]).sum(0) / max(sum(s.count for s in stats), 1)
-        return pooled.astype(np.float32), mean.astype(np.float32)
+        tokens = sum(s.count for s in stats)
+        mean = np.stack([s.state_sum for s in stats]).sum(0) / max(tokens, 1)
+        mass = np.stack([top + np.log(np.maximum(z, 1e-30)), np.full_like(top, np.log1p(tokens))], axis=-1)
+        return pooled.astype(np.float32), mean.astype(np.float32), mass.astype(np.float32)
 
     def _forward(self, encoded: Sequence[EncodedConversation]) -> tuple[dict[str, np.ndarray], list[list[WindowStats]]]:
         windows = [w for e in encoded for w in e.input_ids]
@@ -311,10 +315,14 @@ class Scorer:
         pooled = np.zeros((len(encoded), len(self.head_names), self.config["hidden_size"]), dtype=np.float32)
         mean = np.zeros((len(encoded), self.config["hidden_size"]), dtype=np.float32)
         feed = {"pooled": pooled, "mean": mean}
-        if "end" in self.config.get("pooling_features", ()):
+        features = self.config.get("pooling_features", ())
+        if "end" in features:
             feed["end"] = end = np.zeros_like(pooled)
+        mass = np.zeros((len(encoded), len(self.head_names), 2), dtype=np.float32)
+        if "mass" in features:
+            feed["mass"] = mass
         for i, st in enumerate(per_conv):
-            pooled[i], mean[i] = self._pool(st)
+            pooled[i], mean[i], mass[i] = self._pool(st)
             if "end" in feed:  # the same attention over the last window only
                 end[i] = st[-1].weighted_sum / np.maximum(st[-1].exp_sum, 1e-30)[:, None]
         outs = self.heads_session.run([f"logits_{h}" for h in self.head_names], feed) if encoded else []

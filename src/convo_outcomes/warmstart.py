@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from .config import POOLINGS
+from .config import FIXED_WIDTH, POOLINGS, block_width
 from .labels import LabelSpec
 from .model import OUTCOME_CONFIG, WEIGHTS, OutcomeModel
 from .render import WindowConfig
@@ -326,13 +326,17 @@ def apply_warm_start(
 
 
 def _feature_blocks(w: torch.Tensor, old: Sequence[str], new: Sequence[str]) -> torch.Tensor:
-    """Classifier weights laid out for the new pooling: blocks matched by name, a new block (e.g. ``end``)
-    starts at zero so the warm-started model computes exactly what its parent did."""
+    """Classifier weights laid out for the new pooling: blocks matched by name, a new block (e.g. ``end``
+    or ``mass``) starts at zero so the warm-started model computes exactly what its parent did."""
     if tuple(old) == tuple(new):
         return w
-    hidden = w.shape[1] // len(old)
-    blocks = {name: w[:, i * hidden : (i + 1) * hidden] for i, name in enumerate(old)}
-    return torch.cat([blocks[n] if n in blocks else w.new_zeros(w.shape[0], hidden) for n in new], dim=1)
+    vectors = [b for b in old if b not in FIXED_WIDTH]
+    hidden = (w.shape[1] - sum(FIXED_WIDTH.get(b, 0) for b in old)) // len(vectors)
+    blocks, at = {}, 0
+    for name in old:
+        blocks[name] = w[:, at : at + block_width(name, hidden)]
+        at += block_width(name, hidden)
+    return torch.cat([blocks[n] if n in blocks else w.new_zeros(w.shape[0], block_width(n, hidden)) for n in new], dim=1)
 
 
 def frozen_rows(model: OutcomeModel, report: WarmReport) -> dict[str, list[int]]:

@@ -1,4 +1,4 @@
-# Sourced by the recipes (default.sh, default_heads.sh, default_encoder.sh, default_refit.sh, realtime.sh,
+# Sourced by the recipes (default.sh, default_heads.sh, default_encoder.sh, default_refit.sh, default_mass.sh, realtime.sh,
 # holdout.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
 # SHARED (the public data, ../shared/data unless given) and PUBLIC (array of its JSONL files).
 export HF_HUB_OFFLINE=1
