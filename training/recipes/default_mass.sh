@@ -9,9 +9,5 @@
 # BASELINES='--baseline tfidf_lr' skips the frozen-encoder baseline (over 33 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-RUN=${RUN:-runs/default-mass}
-PARENT=${PARENT:-runs/default-0.5.0}
 source training/recipes/lib.sh
-parent_from_git eb82064
-train_from_parent training/configs/default_mass.yaml
-publish_model "${MODEL:-runs/cand/default}" "${VERSION:-0.6.0-mass}" default@0.5.0
+rebuild_from_parent runs/default-mass runs/default-0.5.0 eb82064 training/configs/default_mass.yaml runs/cand/default 0.6.0-mass default@0.5.0

@@ -13,9 +13,5 @@
 # folder's name is the model's name, so keep it `default`, e.g. MODEL=runs/cand/default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-RUN=${RUN:-runs/default-refit}
-PARENT=${PARENT:-runs/default-0.4.0}
 source training/recipes/lib.sh
-parent_from_git 2bef430
-train_from_parent training/configs/default_refit.yaml
-publish_model "${MODEL:-models/default}" "${VERSION:-0.5.0}" default@0.4.0
+rebuild_from_parent runs/default-refit runs/default-0.4.0 2bef430 training/configs/default_refit.yaml models/default 0.5.0 default@0.4.0

@@ -50,3 +50,16 @@ publish_model() {
 }
 
 publish_default() { publish_model models/default "$@"; }
+
+# rebuild_from_parent RUN PARENT COMMIT CONFIG MODEL VERSION PARENT_REF: the whole recipe of a version
+# warm-started from an earlier shipped one: models/default as it was at COMMIT extracted into PARENT,
+# CONFIG trained from it into RUN, then published to MODEL as VERSION with PARENT_REF as its parent.
+# The environment's RUN, PARENT, MODEL and VERSION win over the arguments (a candidate folder, a
+# re-run elsewhere); RESUME, SKIP_TRAIN and BASELINES pass through.
+rebuild_from_parent() {
+  RUN=${RUN:-$1}
+  PARENT=${PARENT:-$2}
+  parent_from_git "$3"
+  train_from_parent "$4"
+  publish_model "${MODEL:-$5}" "${VERSION:-$6}" "$7"
+}
