@@ -183,3 +183,72 @@ def test_evaluate_model_reports_paired_differences_with_each_baseline(tiny_model
             assert d["diff"] == pytest.approx(d["model"] - d["baseline"], abs=2e-4)
             assert d["ci95"][0] <= d["diff"] <= d["ci95"][1]
     assert vs["heads"]["contact_cause"]["diff"] < 0  # TF-IDF learns these causes; random heads do not
+
+
+def _cached(tiny_encoder, cache, max_length=32):
+    return FrozenEncoderBaseline(SPEC, tiny_encoder, window=WindowConfig(max_length=max_length, overlap=4), batch_size=4, cache_dir=cache)
+
+
+def _no_model(self):
+    raise AssertionError("the encoder was loaded although every embedding was cached")
+
+
+def test_frozen_embeddings_are_cached_and_read_back(tiny_encoder, tmp_path, monkeypatch):
+    convs = _data(3)
+    fresh = _cached(tiny_encoder, None).embed(convs)
+    first = _cached(tiny_encoder, tmp_path)
+    emb = first.embed(convs)
+    assert first.cache_hits == 0 and np.allclose(emb, fresh, atol=1e-5)
+    assert len(list(tmp_path.rglob("*.npz"))) == 1
+
+    second = _cached(tiny_encoder, tmp_path)
+    monkeypatch.setattr(FrozenEncoderBaseline, "_load", _no_model)
+    again = second.embed(convs[::-1])  # order and batching do not matter: keys are per conversation
+    assert second.cache_hits == len(convs)
+    assert np.array_equal(again, emb[::-1])
+
+
+def test_frozen_cache_computes_only_what_is_missing_and_keeps_finished_chunks(tiny_encoder, tmp_path, monkeypatch):
+    import convo_outcomes.baselines as baselines
+
+    convs = _data(1)  # 9 distinct conversations: chunks of 3, 3, 3
+    reference = _cached(tiny_encoder, None).embed(convs)
+    monkeypatch.setattr(baselines, "CACHE_CHUNK", 3)
+    real = FrozenEncoderBaseline._embed_windows
+    calls = []
+
+    def crash_on_second(self, encs):
+        calls.append(len(encs))
+        if len(calls) == 2:
+            raise KeyboardInterrupt("stopped mid-run")
+        return real(self, encs)
+
+    monkeypatch.setattr(FrozenEncoderBaseline, "_embed_windows", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        _cached(tiny_encoder, tmp_path).embed(convs)
+
+    assert len(list(tmp_path.rglob("*.npz"))) == 1  # the finished chunk was kept
+
+    calls.clear()
+    monkeypatch.setattr(FrozenEncoderBaseline, "_embed_windows", lambda self, encs: calls.append(len(encs)) or real(self, encs))
+    resumed = _cached(tiny_encoder, tmp_path)
+    emb = resumed.embed(convs)
+    assert resumed.cache_hits == 3 and calls == [3, 3]  # only the six missing ones were embedded
+    assert np.allclose(emb, reference, atol=1e-5)
+
+
+def test_frozen_cache_is_per_encoder_and_window_and_survives_a_torn_shard(tiny_encoder, tmp_path, caplog):
+    convs = _data(2)
+    a = _cached(tiny_encoder, tmp_path)
+    a.embed(convs)
+    b = _cached(tiny_encoder, tmp_path, max_length=48)  # other windows: other embeddings, other folder
+    b.embed(convs)
+    assert b.cache_hits == 0 and len({p.parent for p in tmp_path.rglob("*.npz")}) == 2
+
+    shard = next(a._cache_folder().glob("*.npz"))
+    shard.write_bytes(b"not a zip")
+    c = _cached(tiny_encoder, tmp_path)
+    with caplog.at_level("WARNING"):
+        emb = c.embed(convs)
+    assert c.cache_hits == 0 and "unreadable" in caplog.text
+    assert np.allclose(emb, _cached(tiny_encoder, None).embed(convs), atol=1e-5)

@@ -154,6 +154,10 @@ def evaluate_cmd(
     split: str = typer.Option("all", help="all, or train/validation/test: only records the model's split assigns there."),
     baselines: List[str] = typer.Option([], "--baseline", help="tfidf_lr and/or frozen_lr, trained on --train's train split."),
     train_data: List[Path] = typer.Option([], "--train", help="Training files for the baselines (the model's sources)."),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", help="Where frozen_lr keeps its embeddings between runs (default: $XDG_CACHE_HOME or ~/.cache, /convo-outcomes/frozen_lr)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Embed everything again and keep nothing."),
 ) -> None:
     """Per-head, per-source metrics (accuracy, macro-F1, AUC, ECE, Brier, confusion) on labelled data."""
     import os
@@ -167,9 +171,18 @@ def evaluate_cmd(
         from .model import minilm_dir
 
         encoder_dir = minilm_dir()
+        if cache_dir is None and not no_cache:
+            cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "convo-outcomes" / "frozen_lr"
     try:
         report = evaluate_model(
-            model, data, split=split, baselines=baselines, train_data=train_data, encoder_dir=encoder_dir, heldout_data=heldout
+            model,
+            data,
+            split=split,
+            baselines=baselines,
+            train_data=train_data,
+            encoder_dir=encoder_dir,
+            heldout_data=heldout,
+            baseline_cache=None if no_cache else cache_dir,
         )
     except (DataError, ValueError, FileNotFoundError) as e:
         _fail(str(e))

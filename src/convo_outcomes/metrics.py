@@ -471,11 +471,13 @@ def evaluate_model(
     train_data: Sequence[str | Path] = (),
     encoder_dir: str | Path | None = None,
     heldout_data: Sequence[str | Path] = (),
+    baseline_cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """Per-head and per-source metrics of a model on ``data`` (optionally only its held-out ``split``),
     with uncalibrated ECE/Brier beside the calibrated ones and, when asked, baselines trained on the
     ``train`` split of ``train_data`` and scored on exactly the same records. ``heldout_data`` files
-    are used whole (e.g. generated test sets from a seed the model never saw)."""
+    are used whole (e.g. generated test sets from a seed the model never saw). ``baseline_cache``
+    keeps the frozen encoder's embeddings between runs (see ``baselines``)."""
     from .data import split_of
 
     _, _, _, config = model_logits(model, [])
@@ -518,7 +520,9 @@ def evaluate_model(
         if not train:
             raise ValueError("baselines need training records: pass --train with the model's training files")
         baseline_probs: dict[str, dict[str, np.ndarray]] = {}
-        report["baselines"] = run_baselines(spec, train, convs, Path(encoder_dir) if encoder_dir else None, which=baselines, probs_out=baseline_probs)
+        report["baselines"] = run_baselines(
+            spec, train, convs, Path(encoder_dir) if encoder_dir else None, which=baselines, probs_out=baseline_probs, cache_dir=baseline_cache
+        )
         report["baselines_train_n"] = len(train)
         model_probs = {h: softmax(logits[h], temps.get(h, 1.0)) for h in spec.head_names}
         report["vs_baselines"] = compare_with_baselines(spec, targets, model_probs, baseline_probs, sources)

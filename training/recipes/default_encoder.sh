@@ -16,15 +16,5 @@ RUN=${RUN:-runs/default-end}
 PARENT=${PARENT:-runs/default-0.3.0}
 source training/recipes/lib.sh
 parent_from_git d08e22c
-if [ -z "${SKIP_STAGE1:-}" ] && [ -z "${SKIP_TRAIN:-}" ]; then
-  $BIN/convo-outcomes train --config training/configs/default_encoder.yaml model.init_from="$PARENT" --output-dir "$RUN1" ${RESUME:+--resume}
-  # No metric gate on this intermediate export: its int8 encoder costs resolution 2.9 points of validation
-  # macro-F1 against torch (0.9376 -> 0.9088) with heads fitted on fp32 states. Stage 2 fits the heads
-  # on exactly these int8 states, and the final export below is gated.
-  $BIN/convo-outcomes export --checkpoint "$RUN1/final" --output "$STAGE1" --quantize int8 --keep-fp32 score \
-    --version 0.4.0-stage1 --parent default@0.3.0
-fi
-if [ -z "${SKIP_TRAIN:-}" ]; then
-  $BIN/convo-outcomes train --config training/configs/default_end.yaml model.init_from="$STAGE1" --output-dir "$RUN" ${RESUME:+--resume}
-fi
+train_two_stages training/configs/default_encoder.yaml training/configs/default_end.yaml 0.4.0-stage1 default@0.3.0
 publish_default "${VERSION:-0.4.0}" default@0.3.0
