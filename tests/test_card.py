@@ -210,3 +210,18 @@ def test_card_shows_baseline_differences_with_their_interval(configs) -> None:
     del metrics["vs_baselines"]  # reports made before the comparison existed still render
     old = render_model_card(child, metrics, None)
     assert "| resolution | all | 0.750 | 0.770 |\n" in old and "- resolution on all: 0.750 vs tfidf_lr 0.770\n" in old
+
+
+def test_card_shows_ece_with_its_interval_when_the_report_has_one(configs) -> None:
+    parent, child = configs
+    with_ci = copy.deepcopy(CHILD_METRICS)
+    with_ci["heads"]["resolution"]["ece_ci95"] = [0.031, 0.088]
+    with_ci["by_source"]["synthetic"]["resolution"]["ece_ci95"] = [0.02, 0.071]
+    card = render_model_card(child, with_ci, None)
+    assert "| head | source | n | accuracy | macro-F1 | AUC | ECE [95%] |" in card
+    assert "| resolution | all | 100 | 0.790 | 0.750 | - | 0.050 [0.031, 0.088] |" in card
+    assert "| resolution | synthetic | 60 | 0.800 | 0.700 | - | 0.050 [0.020, 0.071] |" in card
+    assert "| complaint | all | 40 | 0.900 | 0.850 | - | 0.050 |" in card  # a head without one shows the number alone
+    assert "lower bound over 0.05" in card
+    older = render_model_card(child, CHILD_METRICS, None)  # reports written before intervals existed
+    assert "| head | source | n | accuracy | macro-F1 | AUC | ECE |" in older and "lower bound over 0.05" not in older

@@ -20,7 +20,9 @@ from convo_outcomes.metrics import (
     head_metrics,
     negative_log_likelihood,
     compare_with_baselines,
+    ece_interval,
     reliability_bins,
+    resample_indices,
     softmax,
 )
 
@@ -75,6 +77,44 @@ def test_ece_two_bins_by_hand():
     assert bins[1]["confidence"] == pytest.approx(0.725) and bins[1]["accuracy"] == pytest.approx(0.75)
     assert bins[0]["lo"] == 0.0 and bins[0]["hi"] == 0.5 and bins[1]["hi"] == 1.0
     assert brier_score(P[:5], Y[:5]) == pytest.approx(0.341)
+
+
+def test_ece_interval_is_the_spread_of_ece_over_resamples(monkeypatch):
+    import convo_outcomes.metrics as metrics
+
+    rng = np.random.default_rng(3)
+    n = 300
+    probs = rng.dirichlet([1.0, 1.0, 1.0], n)
+    y = np.where(rng.random(n) < probs.max(1), probs.argmax(1), rng.integers(0, 3, n))
+    # every resample's ECE, computed all at once, equals the plain ECE of that resample
+    idx = next(resample_indices(n, 20, seed=1))
+    conf, correct, bins = metrics._top_label_bins(probs, y, 15)
+    fast = metrics._resampled_ece(conf, correct, bins, idx, 15)
+    slow = [expected_calibration_error(probs[i], y[i]) for i in idx]
+    assert np.allclose(fast, slow)
+    # and the interval is the 2.5 and 97.5 percentiles of those ECEs, whatever the chunk size
+    lo, hi = ece_interval(probs, y, resamples=200, seed=5)
+    every = np.concatenate([metrics._resampled_ece(conf, correct, bins, i, 15) for i in resample_indices(n, 200, seed=5)])
+    assert (lo, hi) == tuple(np.percentile(every, [2.5, 97.5]))
+    assert ece_interval(probs, y, resamples=200, seed=5) == (lo, hi)  # deterministic for a seed
+    monkeypatch.setattr(metrics, "_MAX_CELLS", n * 7)  # 7 resamples per chunk, the last one short
+    assert ece_interval(probs, y, resamples=200, seed=5) == (lo, hi)
+
+
+def test_ece_interval_by_hand():
+    # always right with confidence 1: every resample has ECE 0
+    sure = np.array([[1.0, 0.0]] * 50)
+    assert ece_interval(sure, np.zeros(50, dtype=int)) == (0.0, 0.0)
+    # confidence 1, right on half: a resample's ECE is its share of wrong records (binomial around 0.5)
+    y = np.array([0, 1] * 200)
+    lo, hi = ece_interval(np.array([[1.0, 0.0]] * 400), y)
+    assert expected_calibration_error(np.array([[1.0, 0.0]] * 400), y) == pytest.approx(0.5)
+    half_width = 1.96 * math.sqrt(0.25 / 400)  # 0.049
+    assert lo == pytest.approx(0.5 - half_width, abs=0.012) and hi == pytest.approx(0.5 + half_width, abs=0.012)
+    assert ece_interval(np.zeros((0, 2)), np.zeros(0, dtype=int)) is None
+    m = head_metrics(RES, Y, P)
+    assert len(m["ece_ci95"]) == 2 and m["ece_ci95"][0] <= m["ece_ci95"][1]
+    assert head_metrics(RES, np.array([-1]), P[:1])["ece_ci95"] is None
 
 
 def test_binary_auc_by_hand():

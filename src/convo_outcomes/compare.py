@@ -47,7 +47,7 @@ import numpy as np
 import yaml
 
 from .labels import HeadSpec, LabelSpec
-from .metrics import _r, _split_settings, brier_score, evaluate_outputs, expected_calibration_error, softmax
+from .metrics import _r, _split_settings, brier_score, evaluate_outputs, expected_calibration_error, resample_indices, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -271,15 +271,10 @@ def paired_bootstrap(
     point = paired_scores(y, pred_a, pred_b, n_classes, np.arange(m)[None, :], own_classes)
     out: dict[str, dict[str, Any]] = {}
     deltas: dict[str, list[np.ndarray]] = {"accuracy": [], "macro_f1": []}
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _MAX_CELLS // m)
-    done = 0
-    while done < resamples:
-        b = min(chunk, resamples - done)
-        s = paired_scores(y, pred_a, pred_b, n_classes, rng.integers(0, m, size=(b, m)), own_classes)
+    for idx in resample_indices(m, resamples, seed, _MAX_CELLS):
+        s = paired_scores(y, pred_a, pred_b, n_classes, idx, own_classes)
         for k in deltas:
             deltas[k].append(s[f"{k}_b"] - s[f"{k}_a"])
-        done += b
     alpha = (1.0 - level) / 2.0
     for k in deltas:
         a, b = float(point[f"{k}_a"][0]), float(point[f"{k}_b"][0])

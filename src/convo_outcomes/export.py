@@ -27,7 +27,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -359,6 +359,15 @@ def _f(v: Any) -> str:
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
+def _has_ece_ci(metrics: Mapping[str, Any]) -> bool:
+    return any(m.get("ece_ci95") for m in metrics.get("heads", {}).values())
+
+
+def _ece(m: Mapping[str, Any]) -> str:
+    ci = m.get("ece_ci95")
+    return _f(m.get("ece")) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     """Nested mappings as ``{"a.b.c": leaf}``; a list of mappings by index (``data.sources[0].weight``,
     so a card names the one field that changed), other lists are leaves (compared whole)."""
@@ -640,14 +649,21 @@ def render_model_card(
             "## Held-out metrics",
             f"From `convo-outcomes evaluate` on records the model never trained on ({metrics.get('data', {}).get('split', 'all')} split).",
             "",
-            "| head | source | n | accuracy | macro-F1 | AUC | ECE |",
+            "| head | source | n | accuracy | macro-F1 | AUC | " + ("ECE [95%]" if _has_ece_ci(metrics) else "ECE") + " |",
             "|---|---|---|---|---|---|---|",
         ]
         for h, m in metrics.get("heads", {}).items():
-            lines.append(f"| {h} | all | {m['n']} | {_f(m['accuracy'])} | {_f(m['macro_f1'])} | {_f(m.get('auc'))} | {_f(m['ece'])} |")
+            lines.append(f"| {h} | all | {m['n']} | {_f(m['accuracy'])} | {_f(m['macro_f1'])} | {_f(m.get('auc'))} | {_ece(m)} |")
         for src, heads in metrics.get("by_source", {}).items():
             for h, m in heads.items():
-                lines.append(f"| {h} | {src} | {m['n']} | {_f(m['accuracy'])} | {_f(m['macro_f1'])} | {_f(m.get('auc'))} | {_f(m['ece'])} |")
+                lines.append(f"| {h} | {src} | {m['n']} | {_f(m['accuracy'])} | {_f(m['macro_f1'])} | {_f(m.get('auc'))} | {_ece(m)} |")
+        if _has_ece_ci(metrics):
+            lines += [
+                "",
+                "ECE's interval is the 2.5-97.5 percentile over 1,000 bootstrap resamples of the records; a resample's"
+                " ECE leans high (fewer records per bin), so a lower bound over 0.05 means over it, and an interval that"
+                " straddles 0.05 cannot be told apart from it on these records.",
+            ]
         if metrics.get("baselines"):
             vs = metrics.get("vs_baselines") or {}
             diff_cols = [n for n in metrics["baselines"] if n in vs]

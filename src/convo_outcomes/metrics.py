@@ -14,7 +14,11 @@ Conventions, so that every number in a report means one thing:
 * ``auc``: binary heads, ROC-AUC of the positive class (``classes[1]``); multiclass and ordinal heads,
   the macro average of one-vs-rest ROC-AUC over the classes present in ``y_true``. ``None`` when
   undefined (fewer than two classes present).
-* ``ece``: top-label expected calibration error with equal-width confidence bins ``(lo, hi]``.
+* ``ece``: top-label expected calibration error with equal-width confidence bins ``(lo, hi]``;
+  ``ece_ci95`` is its 95% percentile bootstrap interval (``ECE_RESAMPLES`` resamples of the records).
+  On a few hundred records ECE moves by several points between resamples, and a resample's ECE is
+  biased upwards (fewer records per bin), so the interval leans high: a slice whose lower bound is
+  over a target is over it, one whose interval straddles it cannot be told apart from it.
 * ``brier``: multiclass Brier score, the mean over records of ``sum_c (p_c - onehot_c)^2`` (range [0, 2]);
   binary heads use the same formula, which is twice the one-column binary Brier score.
 * ``vs_baselines`` (with baselines): this model's macro-F1 minus each baseline's on the same records,
@@ -49,6 +53,8 @@ T_MIN, T_MAX = 0.05, 20.0
 MIN_SEGMENT_N = 20  # fewer labelled records than this in a segment value: too noisy to report
 SEGMENTS = ("channel", "industry", "language")  # Meta fields reported under "by_segment"
 BOOTSTRAP = 2000  # resamples behind each vs_baselines interval
+ECE_RESAMPLES = 1000  # resamples behind each ece_ci95
+_MAX_CELLS = 2_000_000  # resampled record indices held at once (resamples x records), ~16 MB of int64
 
 
 def _r(x: float | None) -> float | None:
@@ -80,6 +86,44 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = N
     return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"]))
 
 
+def ece_interval(probs: np.ndarray, y: np.ndarray, resamples: int = ECE_RESAMPLES, seed: int = 0, n_bins: int = N_BINS) -> tuple[float, float] | None:
+    """95% percentile bootstrap interval of :func:`expected_calibration_error` (None without records)."""
+    y, probs = _check(y, probs)
+    n = len(y)
+    if n == 0:
+        return None
+    conf, correct, bins = _top_label_bins(probs, y, n_bins)
+    eces = [_resampled_ece(conf, correct, bins, idx, n_bins) for idx in resample_indices(n, resamples, seed)]
+    lo, hi = np.percentile(np.concatenate(eces), [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def resample_indices(n: int, resamples: int, seed: int | Sequence[int] = 0, max_cells: int | None = None):
+    """Bootstrap resamples of ``n`` records as ``[b, n]`` index chunks of at most ``max_cells`` indices
+    (so memory stays bounded on big test sets); the same seed gives the same resamples."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, (max_cells or _MAX_CELLS) // n)
+    for start in range(0, resamples, chunk):
+        yield rng.integers(0, n, size=(min(chunk, resamples - start), n))
+
+
+def _top_label_bins(probs: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    conf = probs.max(axis=1) if len(y) else np.zeros(0)
+    correct = (probs.argmax(axis=1) == y) if len(y) else np.zeros(0, dtype=bool)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return conf, correct, np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0, n_bins - 1)
+
+
+def _resampled_ece(conf: np.ndarray, correct: np.ndarray, bins: np.ndarray, idx: np.ndarray, n_bins: int) -> np.ndarray:
+    """ECE of each row of ``idx`` (a resample of record indices), all rows at once: per bin,
+    |sum correct - sum confidence| over the resample's records, summed and divided by its size."""
+    r, n = idx.shape
+    cell = (np.arange(r)[:, None] * n_bins + bins[idx]).ravel()
+    hit = np.bincount(cell, weights=correct[idx].ravel().astype(np.float64), minlength=r * n_bins)
+    cf = np.bincount(cell, weights=conf[idx].ravel(), minlength=r * n_bins)
+    return np.abs(hit - cf).reshape(r, n_bins).sum(axis=1) / n
+
+
 def brier_score(probs: np.ndarray, y: np.ndarray) -> float:
     """Multiclass Brier: mean over records of the squared distance to the one-hot target."""
     y, probs = _check(y, probs)
@@ -101,10 +145,8 @@ def reliability_bins(probs: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> 
     right) and ``count``; empty bins have ``None`` confidence and accuracy.
     """
     y, probs = _check(y, probs)
-    conf = probs.max(axis=1) if len(y) else np.zeros(0)
-    correct = (probs.argmax(axis=1) == y) if len(y) else np.zeros(0, dtype=bool)
+    conf, correct, idx = _top_label_bins(probs, y, n_bins)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0, n_bins - 1)
     out = []
     for b in range(n_bins):
         m = idx == b
@@ -145,7 +187,7 @@ def head_metrics(head: HeadSpec, y_true: np.ndarray, probs: np.ndarray) -> dict[
     n = int(len(y))
     support = {c: int(np.sum(y == i)) for i, c in enumerate(head.classes)}
     if n == 0:
-        return {"n": 0, "accuracy": None, "macro_f1": None, "per_class_f1": {}, "auc": None, "ece": None,
+        return {"n": 0, "accuracy": None, "macro_f1": None, "per_class_f1": {}, "auc": None, "ece": None, "ece_ci95": None,
                 "brier": None, "nll": None, "confusion": [[0] * head.num_classes for _ in head.classes],
                 "support": support, **({"mae": None} if head.type == "ordinal" else {})}
     pred = probs.argmax(axis=1)
@@ -158,6 +200,7 @@ def head_metrics(head: HeadSpec, y_true: np.ndarray, probs: np.ndarray) -> dict[
         "per_class_f1": {head.classes[c]: _r(f) for c, f in zip(labels, f1s)},
         "auc": _r(_auc(head, y, probs)),
         "ece": _r(expected_calibration_error(probs, y)),
+        "ece_ci95": [_r(v) for v in ece_interval(probs, y)],  # type: ignore[union-attr]
         "brier": _r(brier_score(probs, y)),
         "nll": _r(negative_log_likelihood(probs, y)),
         "confusion": confusion_matrix(y, pred, labels=list(range(head.num_classes))).astype(int).tolist(),
