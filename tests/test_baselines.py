@@ -246,9 +246,10 @@ def test_frozen_cache_is_per_encoder_and_window_and_survives_a_torn_shard(tiny_e
     assert b.cache_hits == 0 and len({p.parent for p in tmp_path.rglob("*.npz")}) == 2
 
     shard = next(a._cache_folder().glob("*.npz"))
-    shard.write_bytes(b"not a zip")
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])  # torn: half a zip
+    (shard.parent / f".{shard.stem}.123.tmp.npz").write_bytes(b"a writer that died")  # never read
     c = _cached(tiny_encoder, tmp_path)
     with caplog.at_level("WARNING"):
         emb = c.embed(convs)
-    assert c.cache_hits == 0 and "unreadable" in caplog.text
+    assert c.cache_hits == 0 and "unreadable" in caplog.text and ".123.tmp" not in caplog.text
     assert np.allclose(emb, _cached(tiny_encoder, None).embed(convs), atol=1e-5)

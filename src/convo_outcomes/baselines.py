@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -166,6 +167,7 @@ class FrozenEncoderBaseline(_PerHeadLR):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.cache_hits = 0  # conversations read from the cache by the last embed() call
         self._cache: dict[str, np.ndarray] | None = None
+        self._folder: Path | None = None
         self._model: Any = None
         self._windower: Windower | None = None
         self._mean: np.ndarray | None = None
@@ -201,8 +203,8 @@ class FrozenEncoderBaseline(_PerHeadLR):
             return self._embed_windows(encs)
         keys = [_window_key(e) for e in encs]
         cache = self._load_cache()
-        todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-        self.cache_hits = len(keys) - sum(1 for k in keys if k not in cache)
+        todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())  # each missing one once
+        self.cache_hits = sum(1 for k in keys if k in cache)
         if self.cache_hits:
             logger.info("embed: %d of %d conversations from the cache %s", self.cache_hits, len(keys), self._cache_folder())
         for start in range(0, len(todo), CACHE_CHUNK):
@@ -248,6 +250,8 @@ class FrozenEncoderBaseline(_PerHeadLR):
     def _cache_folder(self) -> Path:
         """One folder per (encoder files, window settings): a different encoder never reads these."""
         assert self.cache_dir is not None
+        if self._folder is not None:
+            return self._folder
         h = hashlib.sha256(_CACHE_FORMAT.encode())
         for name in ("config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin"):
             f = self.encoder_dir / name
@@ -258,17 +262,18 @@ class FrozenEncoderBaseline(_PerHeadLR):
                         h.update(block)
         w = self.window
         h.update(f"{w.max_length}/{w.overlap}/{w.max_windows}".encode())
-        return self.cache_dir / h.hexdigest()[:20]
+        self._folder = self.cache_dir / h.hexdigest()[:20]
+        return self._folder
 
     def _load_cache(self) -> dict[str, np.ndarray]:
         if self._cache is None:
             self._cache = {}
             folder = self._cache_folder()
-            for shard in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+            for shard in sorted(folder.glob("[!.]*.npz")) if folder.is_dir() else []:  # not a writer's temporary file
                 try:
                     with np.load(shard) as z:
                         self._cache.update(zip(z["keys"].tolist(), z["vectors"]))
-                except (OSError, ValueError, KeyError) as e:  # a torn or foreign file: recompute, never fail
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:  # unreadable: recompute, never fail
                     logger.warning("embed: cache shard %s unreadable (%s); ignoring it", shard, e)
         return self._cache
 
