@@ -6,7 +6,11 @@ Each runtime runs in its own process (two runtimes in one process on 2 cores fig
 on the same archive of generated conversations. In the same run it measures the machine's int8
 matmul ceiling (onnxruntime MatMulInteger on large matrices) and reports the fraction of it the int8
 runtime achieves (model matmul FLOPs per conversation / time). Also: median latency of one
-3,000-token call. Without ``--checkpoint`` the torch peer (and the fp32 ONNX peer) are built from the
+3,000-token call. The int8 runtime runs twice: as shipped (each window its own encoder call, so a
+conversation's scores depend on its text alone) and with ``batch_windows`` (windows of different
+conversations share calls, and dynamic int8's per-call activation scale makes scores depend on batch
+mates); for both it measures how far ``--check`` conversations' probabilities move between scoring
+in batches and alone, and how many labels change. Without ``--checkpoint`` the torch peer (and the fp32 ONNX peer) are built from the
 model folder itself: its int8 weights dequantized to fp32, the same architecture and layer count (speed
 does not depend on the weights), and the table says so.
 """
@@ -42,12 +46,15 @@ def load_archive(path: Path) -> list[dict]:
 def worker(kind: str, args: argparse.Namespace) -> dict:
     convs = load_archive(args.archive)
     long_call = json.loads(Path(args.long_call).read_text())
-    if kind in ("int8", "fp32"):
+    moved = None
+    if kind in ("int8", "int8_batched", "fp32"):
         from convo_outcomes.runtime import Scorer
 
-        folder = args.model if kind == "int8" else args.fp32_dir
-        scorer = Scorer.load(folder, verify=False)
+        folder = args.fp32_dir if kind == "fp32" else args.model
+        scorer = Scorer.load(folder, verify=False, batch_windows=kind != "int8")
         run = lambda batch: scorer.score(batch)  # noqa: E731
+        if kind != "fp32":
+            moved = batch_dependence(scorer, convs[: args.check], args.batch_size)
     elif kind == "torch":
         import torch
 
@@ -79,7 +86,24 @@ def worker(kind: str, args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         run([long_call])
         lat.append(time.perf_counter() - t)
-    return {"seconds": elapsed, "conv_per_s": len(convs) / elapsed, "long_call_median_ms": 1000 * statistics.median(lat)}
+    return {"seconds": elapsed, "conv_per_s": len(convs) / elapsed, "long_call_median_ms": 1000 * statistics.median(lat), "moved": moved}
+
+
+def batch_dependence(scorer, convs: list[dict], batch_size: int) -> dict:
+    """Largest probability change and label changes between scoring in batches and one by one."""
+    import numpy as np
+
+    def probs(preds):
+        return [[p for h in pr.heads.values() for p in h.probs.values()] for pr in preds]
+
+    def labels(preds):
+        return [[h.label for h in pr.heads.values()] for pr in preds]
+
+    batched = [p for s in range(0, len(convs), batch_size) for p in scorer.score(convs[s : s + batch_size])]
+    alone = [scorer.score([c])[0] for c in convs]
+    diff = np.abs(np.array(probs(batched)) - np.array(probs(alone)))
+    flips = sum(a != b for x, y in zip(labels(batched), labels(alone)) for a, b in zip(x, y))
+    return {"max_abs_dp": float(diff.max()), "labels_changed": int(flips), "labels": sum(len(x) for x in labels(alone))}
 
 
 def int8_ceiling(m: int = 4096, k: int = 1536, n: int = 1536, repeats: int = 10) -> float:
@@ -132,6 +156,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--check", type=int, default=256, help="Conversations scored both in batches and alone (int8 rows).")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--archive", type=Path, default=None, help=argparse.SUPPRESS)
@@ -178,9 +203,9 @@ def main() -> None:
 
     common = ["--archive", str(archive), "--long-call", str(work / "long.json"), "--model", str(args.model),
               "--fp32-dir", str(fp32_dir), "--torch-dir", str(torch_dir), "--batch-size", str(args.batch_size),
-              "--repeats", str(args.repeats)]
+              "--repeats", str(args.repeats), "--check", str(args.check)]
     results = {}
-    for kind in ("ceiling", "ceiling_fp32", "int8", "fp32", "torch"):
+    for kind in ("ceiling", "ceiling_fp32", "int8", "int8_batched", "fp32", "torch"):
         out = subprocess.run([sys.executable, __file__, "--worker", kind, *common], capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"{kind} worker failed:\n{out.stderr[-3000:]}")
@@ -192,10 +217,18 @@ def main() -> None:
     ceiling = results["ceiling"]["int8_ops_per_s"]
     torch_rate = results["torch"]["conv_per_s"]
     rows = []
-    for kind, label in (("int8", "onnxruntime int8 (ours)"), ("fp32", "onnxruntime fp32"), ("torch", f"torch eager fp32 ({torch_note})")):
+    kinds = (
+        ("int8", "onnxruntime int8 (ours; a window per call)"),
+        ("int8_batched", "onnxruntime int8, batch_windows"),
+        ("fp32", "onnxruntime fp32 (windows batched)"),
+        ("torch", f"torch eager fp32 ({torch_note})"),
+    )
+    for kind, label in kinds:
         r = results[kind]
         achieved = flops / r["seconds"]
-        rows.append((label, r["conv_per_s"], r["conv_per_s"] / torch_rate, achieved / 1e9, achieved / ceiling, r["long_call_median_ms"]))
+        m = r.get("moved")
+        moved = f"{m['max_abs_dp']:.4f}, {m['labels_changed']}/{m['labels']}" if m else "-"
+        rows.append((label, r["conv_per_s"], r["conv_per_s"] / torch_rate, achieved / 1e9, achieved / ceiling, r["long_call_median_ms"], moved))
     print(f"archive: {len(convs)} generated conversations, {len(lengths)} windows, {sum(lengths):,} tokens; "
           f"{os.cpu_count()} CPUs; long call {long_tokens} tokens")
     fp32_ceil = results["ceiling_fp32"]["fp32_flops_per_s"]
@@ -204,9 +237,10 @@ def main() -> None:
           f"fp32 (torch matmul, same shape): {fp32_ceil / 1e9:.1f} GFLOP/s; ratio {ceiling / fp32_ceil:.2f}")
     print(f"torch eager runs at {torch_flops / fp32_ceil:.1%} of the fp32 ceiling, so int8 at 100% of its ceiling "
           f"would be {ceiling / torch_flops:.2f}x torch; at 45%, {0.45 * ceiling / torch_flops:.2f}x")
-    print(f"{'runtime':<58} {'conv/s':>8} {'x torch':>8} {'GFLOP/s':>8} {'of int8 ceiling':>16} {'3k-token call ms':>17}")
-    for label, rate, ratio, gf, frac, lat in rows:
-        print(f"{label:<58} {rate:>8.1f} {ratio:>8.2f} {gf:>8.1f} {frac:>16.1%} {lat:>17.1f}")
+    print(f"batched vs alone: the largest probability change and labels changed over the first {args.check} conversations")
+    print(f"{'runtime':<58} {'conv/s':>8} {'x torch':>8} {'GFLOP/s':>8} {'of int8 ceiling':>16} {'3k-token call ms':>17} {'batched vs alone':>18}")
+    for label, rate, ratio, gf, frac, lat, moved in rows:
+        print(f"{label:<58} {rate:>8.1f} {ratio:>8.2f} {gf:>8.1f} {frac:>16.1%} {lat:>17.1f} {moved:>18}")
     if args.json:
         args.json.write_text(json.dumps({"results": results, "flops": flops, "long_tokens": long_tokens, "n": len(convs)}, indent=2))
 

@@ -80,3 +80,24 @@ def test_kill_9_mid_archive_then_resume_loses_and_duplicates_nothing(tiny_model:
     assert len(ids) == good and max(counts.values()) == 1
     rejects = (tmp_path / "scores.rejects.jsonl").read_text().splitlines()
     assert len(rejects) == bad and len({json.loads(x)["line"] for x in rejects}) == bad
+
+
+def test_rows_do_not_depend_on_batch_size_unless_windows_are_batched(tiny_model: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    good, _ = make_archive(src, 60, bad_every=25)
+    outs = {}
+    for name, bs, bw, workers in (("a", 64, False, 0), ("b", 7, False, 2), ("c", 64, True, 0), ("d", 7, True, 0)):
+        s = score_archive([src], tiny_model, tmp_path / f"{name}.jsonl", batch_size=bs, batch_windows=bw, workers=workers, progress_bar=False)
+        assert s.rows == good
+        outs[name] = list(iter_scored(tmp_path / f"{name}.jsonl"))
+    assert outs["a"] == outs["b"]  # a window per encoder call: any batch size, any worker
+    assert [r["id"] for r in outs["c"]] == [r["id"] for r in outs["a"]]
+    prob = [k for k in outs["a"][0] if "_p_" in k]
+    assert outs["c"] != outs["d"]  # batched windows: probabilities move with batch mates (bounded)
+    assert max(abs(x[k] - y[k]) for x, y in zip(outs["c"], outs["d"]) for k in prob) < 1e-2
+    res = subprocess.run(
+        [sys.executable, "-m", "convo_outcomes.cli", "score", str(src), "--model", str(tiny_model), "--output", str(tmp_path / "e.jsonl"), "--batch-windows", "--batch-size", "64"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert list(iter_scored(tmp_path / "e.jsonl")) == outs["c"]

@@ -225,3 +225,17 @@ def test_card_shows_ece_with_its_interval_when_the_report_has_one(configs) -> No
     assert "lower bound over 0.05" in card
     older = render_model_card(child, CHILD_METRICS, None)  # reports written before intervals existed
     assert "| head | source | n | accuracy | macro-F1 | AUC | ECE |" in older and "lower bound over 0.05" not in older
+
+
+def test_card_names_heads_whose_temperature_was_inherited(configs) -> None:
+    _, child = configs
+    child["calibration"] = {
+        "resolution": {"n": 40, "temperature": 1.35, "note": "frozen head: inherited temperature"},
+        "contact_cause": {"n": 50, "temperature": 1.56, "before": {"ece": 0.024, "brier": 0.07}, "after": {"ece": 0.011, "brier": 0.07}},
+    }
+    card = render_model_card(child, CHILD_METRICS, None)
+    assert "| resolution | 40 | 1.350 | - | - | - | - |" in card
+    assert "| contact_cause | 50 | 1.560 | 0.024 | 0.011 | 0.070 | 0.070 |" in card
+    assert "Not refitted (frozen in this run, temperature inherited from the parent): `resolution`." in card
+    del child["calibration"]["resolution"]
+    assert "Not refitted" not in render_model_card(child, CHILD_METRICS, None)

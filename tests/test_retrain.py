@@ -325,15 +325,21 @@ def test_state_cache_from_the_exported_int8_graph_gives_the_runtimes_states(tiny
     ids, mask = batch["input_ids"], batch["attention_mask"]
     cache = StateCache(1 << 30, onnx_encoder=tiny_model / "encoder.onnx")
     states = cache.encode(model, ids, mask)
-    # the runtime's own int8 encoder reports the sum of its token states per window: the graph's states
-    # add up to it exactly, the torch (dequantized fp32) encoder's do not; the cache keeps them in fp16
-    runtime = OnnxEncoder(tiny_model / "encoder.onnx").run(ids.numpy(), mask.numpy())["state_sum"]
+    # the runtime's own int8 encoder, one window per call as the runtime runs it, reports the sum of its
+    # token states per window: the graph's states add up to it exactly, the torch (dequantized fp32)
+    # encoder's do not; the cache keeps them in fp16
+    lengths = mask.sum(1).tolist()
+    enc = OnnxEncoder(tiny_model / "encoder.onnx")
+    runtime = np.stack([enc.run(ids[i : i + 1, :n].numpy(), mask[i : i + 1, :n].numpy())["state_sum"][0] for i, n in enumerate(lengths)])
+    alone = np.stack([cache._encode(model, ids[i : i + 1, :n], mask[i : i + 1, :n])[0].sum(0).numpy() for i, n in enumerate(lengths)])
     window_sums = lambda st: (st.float() * mask.unsqueeze(-1)).sum(1).numpy()  # noqa: E731
-    exact = float(np.abs(window_sums(cache._encode(model, ids, mask)) - runtime).max())
+    exact = float(np.abs(alone - runtime).max())
     with torch.no_grad():
         torch_gap = float(np.abs(window_sums(model.encode(ids, mask)) - runtime).max())
     assert exact < 1e-4 < torch_gap / 10, (exact, torch_gap)
     np.testing.assert_allclose(window_sums(states), runtime, atol=1e-3 * float(np.abs(runtime).max()), rtol=0)
+    batched = enc.run(ids.numpy(), mask.numpy())["state_sum"]  # windows sharing one call: other scales
+    assert float(np.abs(batched - runtime).max()) > 1e-3 * float(np.abs(runtime).max())
     assert cache.misses == len(ids) and torch.equal(cache.encode(model, ids, mask), states) and cache.hits == len(ids)
     with pytest.raises(ValueError, match="not a convo-outcomes encoder graph"):
         StateCache(1 << 20, onnx_encoder=tiny_model / "heads.onnx")

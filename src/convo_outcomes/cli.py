@@ -331,6 +331,9 @@ def score_cmd(
     input_format: Optional[str] = typer.Option(None, "--format", help="jsonl, csv, parquet or text; default: by suffix."),
     engine: str = typer.Option("local", help="local (this machine) or ray (a Ray cluster; Parquet output only)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (ray engine); default: $RAY_ADDRESS, else a local cluster."),
+    batch_windows: bool = typer.Option(
+        False, "--batch-windows", help="Encode windows of different conversations in shared calls (larger matmuls; not faster on 2 AVX2 cores): int8 scores then depend on batch mates."
+    ),
 ) -> None:
     """Score archives: one row per conversation with labels, probabilities, confidence and evidence."""
     from .batch import ScoreError, score_archive
@@ -353,11 +356,13 @@ def score_cmd(
             from .distributed import score_archive_ray
 
             summary = score_archive_ray(
-                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, actors=workers, threads=threads or 0, input_format=input_format, address=address
+                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, actors=workers, threads=threads or 0, input_format=input_format, address=address,
+                batch_windows=batch_windows,
             )
         else:
             summary = score_archive(
-                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, workers=workers, threads=threads, input_format=input_format
+                inputs, model, output, rejects=rejects, resume=resume, overwrite=overwrite, batch_size=batch_size, workers=workers, threads=threads, input_format=input_format,
+                batch_windows=batch_windows,
             )
     except (ScoreError, DataError, ModelLoadError) as e:
         _fail(str(e))
@@ -404,6 +409,7 @@ def serve_cmd(
     cache_mb: float = typer.Option(64.0, help="Mid-call window cache per worker (0 disables)."),
     workers: int = typer.Option(1, help="Worker processes (each loads the model)."),
     threads: int = typer.Option(0, help="onnxruntime threads per worker (0 = all cores)."),
+    batch_windows: bool = typer.Option(False, "--batch-windows", help="Encode windows in shared calls (larger matmuls; not faster on 2 AVX2 cores): scores then depend on batch mates and cache history."),
 ) -> None:
     """Serve real-time and mid-call scoring over HTTP (BentoML): /v1/score, /v1/score/batch, /readyz, /docs.json."""
     from .registry import RegistryError, models_root, resolve_model
@@ -426,6 +432,7 @@ def serve_cmd(
             cache_bytes=int(cache_mb * (1 << 20)),
             workers=workers,
             threads=threads,
+            batch_windows=batch_windows,
         )
         serve(settings, host=host, port=port)
     except (ServiceConfigError, RegistryError) as e:

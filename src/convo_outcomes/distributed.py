@@ -233,7 +233,9 @@ def _materialize_model(files: dict[str, bytes]) -> Path:
 class ShardScorer:
     """Phase 2 actor: one ``Scorer`` per actor, loaded once; scores the planned batches of a shard."""
 
-    def __init__(self, model: str | None, model_ref: list[Any] | None, threads: int, sources: list[_Source], columns: ColumnMap, limits: Limits):
+    def __init__(
+        self, model: str | None, model_ref: list[Any] | None, threads: int, sources: list[_Source], columns: ColumnMap, limits: Limits, batch_windows: bool = False
+    ):
         # The model travels as an object-store reference (wrapped in a list so Ray does not inline
         # it into the constructor arguments, which a restarted actor could no longer read).
         if model_ref:
@@ -242,7 +244,7 @@ class ShardScorer:
             folder = _materialize_model(ray.get(model_ref[0]))
         else:
             folder = Path(model or "")
-        self.scorer = Scorer.load(folder, threads=threads)
+        self.scorer = Scorer.load(folder, threads=threads, batch_windows=batch_windows)
         self.schema = arrow_schema(self.scorer)
         self.sources, self.columns, self.limits = sources, columns, limits
 
@@ -371,6 +373,7 @@ def score_archive_ray(
     limits: Limits = Limits(),
     address: str | None = None,
     shard_size: int = 1024,
+    batch_windows: bool = False,
     ship_model: bool = True,
     ship_package: bool | None = None,
     ray_init_kwargs: dict[str, Any] | None = None,
@@ -461,7 +464,7 @@ def score_archive_ray(
             threads = max(1, int(cpus) // actors)
         shards = _score_shards(plan, done, batch_size, shard_size, actors)
         if shards:
-            _score(ray, shards, sources, columns, limits, model, ship_model, threads, actors, cpus, schema, parts_dir, done, n_valid, already)
+            _score(ray, shards, sources, columns, limits, model, ship_model, threads, actors, cpus, schema, parts_dir, done, n_valid, already, batch_windows)
     finally:
         if started_ray:
             ray.shutdown()
@@ -603,6 +606,7 @@ def _score(
     done: list[Any],
     n_valid: int,
     already: int,
+    batch_windows: bool = False,
 ) -> None:
     """Phase 2: the actor pool scores shards; the driver writes each returned block as a part."""
     import numpy as np
@@ -621,6 +625,7 @@ def _score(
             "sources": sources,
             "columns": columns,
             "limits": limits,
+            "batch_windows": batch_windows,
         },
         batch_size=1,
         batch_format="numpy",

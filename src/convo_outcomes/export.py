@@ -643,6 +643,10 @@ def render_model_card(
         for h, c in calib.items():
             b, a = c.get("before", {}), c.get("after", {})
             lines.append(f"| {h} | {c.get('n')} | {_f(c.get('temperature'))} | {_f(b.get('ece'))} | {_f(a.get('ece'))} | {_f(b.get('brier'))} | {_f(a.get('brier'))} |")
+        kept = [h for h, c in calib.items() if c.get("note")]
+        if kept:
+            # A head frozen in a warm start keeps its parent's temperature; its before/after lives in the parent's card.
+            lines += ["", "Not refitted (frozen in this run, temperature inherited from the parent): " + ", ".join(f"`{h}`" for h in kept) + "."]
     if metrics:
         lines += [
             "",

@@ -231,7 +231,8 @@ class StateCache:
     Heads trained on a frozen encoder then cost almost nothing per epoch after the first. Bounded by
     ``max_bytes``: past it, windows are encoded every time instead of stored. With ``onnx_encoder`` (an
     exported model's ``encoder.onnx``) the states are the ones that graph computes, e.g. the int8
-    encoder the runtime will run, so heads are fitted to exactly what they will read in production."""
+    encoder the runtime will run, one window per call as the runtime runs it, so heads are fitted to
+    exactly what they will read in production."""
 
     def __init__(self, max_bytes: int, onnx_encoder: str | Path | None = None):
         self.max_bytes = max_bytes
@@ -257,10 +258,14 @@ class StateCache:
         self.misses += len(todo)
         fresh: dict[int, torch.Tensor] = {}
         if todo:
-            t = max(lengths[i] for i in todo)
-            st = self._encode(model, input_ids[todo, :t], attention_mask[todo, :t])
-            for j, i in enumerate(todo):
-                fresh[i] = st[j, : lengths[i]].to(torch.float16)
+            if self._session is None:
+                t = max(lengths[i] for i in todo)
+                st = self._encode(model, input_ids[todo, :t], attention_mask[todo, :t])
+                computed = {i: st[j, : lengths[i]] for j, i in enumerate(todo)}
+            else:  # one window per call, as the runtime runs them: dynamic int8 scales activations per call
+                computed = {i: self._encode(model, input_ids[i : i + 1, : lengths[i]], attention_mask[i : i + 1, : lengths[i]])[0] for i in todo}
+            for i in todo:
+                fresh[i] = computed[i].to(torch.float16)
                 if self.bytes + fresh[i].numel() * 2 <= self.max_bytes:
                     self._d[keys[i]] = fresh[i]
                     self.bytes += fresh[i].numel() * 2

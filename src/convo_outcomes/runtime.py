@@ -207,6 +207,12 @@ class Scorer:
     evidence_k: int = 3
     cache: WindowCache | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    # Dynamic int8 picks one activation scale per encoder call, so a window encoded beside others gets
+    # different states (runtime benchmark on models/default: probabilities moved by up to 0.42 and 9 of
+    # 640 labels changed). By default each window is its own call, so a conversation's scores are a
+    # function of its text alone; batch_windows=True shares calls (larger matmuls, which may pay on
+    # other hosts; on 2 AVX2 cores it was not faster) and gives that up.
+    batch_windows: bool = False
 
     @classmethod
     def load(
@@ -217,6 +223,7 @@ class Scorer:
         threads: int | None = None,
         max_tokens: int = 8192,
         cache_bytes: int = 0,
+        batch_windows: bool = False,
     ) -> "Scorer":
         folder = Path(folder)
         if not (folder / "config.json").exists():
@@ -246,6 +253,7 @@ class Scorer:
             max_tokens=max_tokens,
             cache=WindowCache(cache_bytes) if cache_bytes else None,
             thresholds=dict(config.get("thresholds", {})),
+            batch_windows=batch_windows,
         )
 
     @property
@@ -259,7 +267,8 @@ class Scorer:
     # ------------------------------------------------------------------------------ encoding
 
     def window_stats(self, windows: Sequence[np.ndarray]) -> list[WindowStats]:
-        """Encode windows sorted by length in token-budget batches; reuse cached ones."""
+        """Encode windows (one per encoder call, or sorted by length in token-budget batches with
+        ``batch_windows``); reuse cached ones."""
         out: list[WindowStats | None] = [None] * len(windows)
         keys: list[str | None] = [None] * len(windows)
         todo = []
@@ -273,7 +282,9 @@ class Scorer:
             todo.append(i)
         todo.sort(key=lambda i: len(windows[i]))
         pad = self.windower.pad_id
-        for s, e in _length_groups([len(windows[i]) for i in todo], self.max_tokens):
+        lengths = [len(windows[i]) for i in todo]
+        groups = _length_groups(lengths, self.max_tokens) if self.batch_windows else [(k, k + 1) for k in range(len(todo))]
+        for s, e in groups:
             rows = todo[s:e]
             ids, mask = pad_windows([windows[i] for i in rows], pad)
             res = self.encoder.run(ids, mask)

@@ -79,6 +79,9 @@ class ServiceSettings:
     timeout_s: float = 10.0
     cache_bytes: int = 64 << 20
     threads: int = 0  # onnxruntime intra-op threads; 0 = all cores
+    # Batch a request's windows into shared encoder calls (larger matmuls): int8 scores then depend on what
+    # else is in the call and on the mid-call cache's history (see Scorer.batch_windows).
+    batch_windows: bool = False
     scoring_threads: int = 1
     workers: int = 1
     load_delay_s: float = 0.0  # test hook: simulate a slow model load
@@ -469,7 +472,7 @@ class Engine:
         from .runtime import Scorer, WindowCache
 
         s = self.settings
-        scorer = Scorer.load(folder, threads=s.threads or None)
+        scorer = Scorer.load(folder, threads=s.threads or None, batch_windows=s.batch_windows)
         policy.check_heads({h: scorer.spec[h].classes for h in scorer.head_names})
         scorer.score([{"id": "warm-up", "turns": [{"speaker": "customer", "text": "hello, warming up"}]}])
         windowers: dict[bool, Any] = {}
