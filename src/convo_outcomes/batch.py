@@ -270,8 +270,9 @@ def score_archive(
     """Score archives into ``output``; ``resume`` continues a crashed or interrupted run exactly.
 
     ``checkpoint_every`` batches between progress saves; ``stop_after`` (rows) simulates an
-    interruption for tests and returns with progress saved. ``batch_windows`` trades exact
-    reproducibility for speed (see ``Scorer.batch_windows``).
+    interruption for tests and returns with progress saved. ``batch_windows`` shares encoder
+    calls between conversations and gives up scores that depend on the text alone (see
+    ``Scorer.batch_windows``).
     """
     from tqdm.auto import tqdm
 
