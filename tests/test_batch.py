@@ -101,3 +101,10 @@ def test_rows_do_not_depend_on_batch_size_unless_windows_are_batched(tiny_model:
     )
     assert res.returncode == 0, res.stderr
     assert list(iter_scored(tmp_path / "e.jsonl")) == outs["c"]
+    # a resumed run encodes as it started, or is refused
+    part = tmp_path / "part.jsonl"
+    score_archive([src], tiny_model, part, batch_size=7, batch_windows=True, stop_after=20, progress_bar=False)
+    with pytest.raises(ScoreError, match="was scored with --batch-windows; resume with --batch-windows too"):
+        score_archive([src], tiny_model, part, batch_size=7, resume=True, progress_bar=False)
+    score_archive([src], tiny_model, part, batch_size=7, batch_windows=True, resume=True, progress_bar=False)
+    assert list(iter_scored(part)) == outs["d"]

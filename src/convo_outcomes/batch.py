@@ -108,6 +108,7 @@ class Progress:
     rows: int = 0
     rejects: int = 0
     finished: bool = False
+    batch_windows: bool = False  # a resumed run must encode the same way, or its rows would mix two
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -294,6 +295,9 @@ def score_archive(
             )
         if prog.model != scorer.version:
             raise ScoreError(f"{progress_path} was scored with model {prog.model}, not {scorer.version}; start over without --resume")
+        if prog.batch_windows != batch_windows:
+            flag = lambda on: "with --batch-windows" if on else "without --batch-windows"  # noqa: E731
+            raise ScoreError(f"{progress_path} was scored {flag(prog.batch_windows)}; resume {flag(prog.batch_windows)} too, or start over")
         if prog.finished:
             logger.info("%s is already complete (%d rows)", output, prog.rows)
             return ScoreSummary(output, rejects_path, prog.rows, prog.rejects, 0.0, True)
@@ -302,7 +306,7 @@ def score_archive(
     else:
         if not (resume or overwrite) and progress_path.exists() and not Progress.load(progress_path).finished:
             raise ScoreError(f"{output} has an unfinished run ({progress_path}); pass --resume to continue it or --overwrite to start over")
-        prog = Progress(PROGRESS_VERSION, input_names, scorer.version, str(output))
+        prog = Progress(PROGRESS_VERSION, input_names, scorer.version, str(output), batch_windows=batch_windows)
         for p in (output, rejects_path):
             if p.exists():
                 p.unlink()
