@@ -494,3 +494,17 @@ def test_real_model_scores_and_updates_mid_call(tmp_path: Path, name: str) -> No
         assert status == 200 and update["windows_encoded"] <= 2, update
     finally:
         srv.stop()
+
+
+def test_batch_windows_setting_reaches_the_scorer(tiny_model: Path) -> None:
+    from convo_outcomes.service import Engine, ServiceSettings
+
+    assert ServiceSettings.from_env({}).batch_windows is False  # default: a window per encoder call
+    settings = ServiceSettings.from_env({"CONVO_OUTCOMES_MODEL_DIR": str(tiny_model), "CONVO_OUTCOMES_BATCH_WINDOWS": "1", "CONVO_OUTCOMES_AUDIT_PATH": ""})
+    engine = Engine(settings, metrics=False)
+    engine.start()
+    try:
+        assert engine.ready.wait(60), engine.error
+        assert engine.model is not None and engine.model.scorer.batch_windows is True
+    finally:
+        engine.close()
