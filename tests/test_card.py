@@ -239,3 +239,13 @@ def test_card_names_heads_whose_temperature_was_inherited(configs) -> None:
     assert "Not refitted (frozen in this run, temperature inherited from the parent): `resolution`." in card
     del child["calibration"]["resolution"]
     assert "Not refitted" not in render_model_card(child, CHILD_METRICS, None)
+
+
+def test_card_counts_customer_only_views(configs) -> None:
+    _, child = configs
+    child["training"]["labelled_per_head"] = {"resolution": 90, "contact_cause": 130}
+    child["training"]["augmented"] = {"customer_only_views": 40, "heads": ["contact_cause", "churn_risk"]}
+    card = render_model_card(child, CHILD_METRICS, None)
+    assert "Of them, 40 are customer-only views (a conversation's customer turns alone, `data.augment`), labelled for contact_cause, churn_risk only." in card
+    child["training"]["augmented"] = None
+    assert "customer-only views" not in render_model_card(child, CHILD_METRICS, None)

@@ -132,6 +132,13 @@ def test_macro_f1_counts_predicted_but_absent_classes():
     m = head_metrics(CHURN, np.array([0, 0]), np.array([[0.9, 0.1], [0.3, 0.7]]))
     assert m["macro_f1"] == 0.3333
     assert m["per_class_f1"] == {"not_at_risk": 0.6667, "at_risk": 0.0}
+    assert m["macro_f1_gold"] == 0.6667  # only the class in gold: its F1 still pays for the stray prediction
+
+
+def test_macro_f1_gold_averages_the_gold_classes_only():
+    # gold 0,0,1,1; predicted 0,2,1,1 -> F1(0)=2/3, F1(1)=1, F1(2)=0: macro over {0,1,2} 5/9, over gold {0,1} 5/6
+    m = head_metrics(RES, np.array([0, 0, 1, 1]), np.eye(3)[[0, 2, 1, 1]] * 0.8 + 0.2 / 3)
+    assert (m["macro_f1"], m["macro_f1_gold"]) == (0.5556, 0.8333)
 
 
 def test_ordinal_mae():

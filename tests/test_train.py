@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,83 @@ def test_data_hash_follows_bytes_and_split_not_location(tmp_path: Path) -> None:
     b.write_text('{"id": "2"}\n')
     assert _data_hash([{**split, "path": str(a)}]) != _data_hash([{**split, "path": str(b)}])
     assert _data_hash([{**split, "path": str(a)}]) != _data_hash([{**split, "train": 0, "test": 1, "path": str(a)}])
+
+
+def test_customer_only_views_are_stable_and_keep_only_the_customers_turns() -> None:
+    from convo_outcomes.train import VIEW_SUFFIX, customer_only_views
+
+    convs = _conversations()
+    alone = Conversation.model_validate({"id": "solo", "turns": [{"speaker": "customer", "text": "refund please"}], "meta": {"source": "t"}})
+    all_views = customer_only_views(convs + [alone], 1.0, seed=0)
+    assert [v.id for v in all_views] == [c.id + VIEW_SUFFIX for c in convs]  # nothing to drop in "solo": no view
+    assert all(t.speaker == "customer" for v in all_views for t in v.turns)
+    assert [t.text for t in all_views[3].turns] == [convs[3].turns[0].text, convs[3].turns[2].text]
+    assert all_views[3].labels == convs[3].labels
+    assert customer_only_views(convs, 0.0, seed=0) == []
+    half = {v.id for v in customer_only_views(convs, 0.5, seed=0)}
+    assert 10 < len(half) < 38
+    assert half == {v.id for v in customer_only_views(list(reversed(convs)), 0.5, seed=0)}  # order does not matter
+    assert half != {v.id for v in customer_only_views(convs, 0.5, seed=1)}
+
+
+def test_views_train_only_the_heads_whose_labels_survive(tiny) -> None:
+    from convo_outcomes.train import VIEW_SUFFIX, TrainError, mask_views
+
+    spec, _, windower, examples, _ = tiny
+    view = Example(examples[0].id + VIEW_SUFFIX, "t", examples[0].encoded, examples[0].targets.copy(), evidence={0: [2]})
+    plain = Example(examples[1].id, "t", examples[1].encoded, examples[1].targets.copy(), evidence={0: [2]})
+    assert view.targets[spec.head_names.index("resolution")] >= 0 and view.targets[spec.head_names.index("contact_cause")] >= 0
+    mask_views([view, plain], spec, ["contact_cause"])
+    assert [h for j, h in enumerate(spec.head_names) if view.targets[j] >= 0] == ["contact_cause"]
+    assert view.evidence == {}
+    assert np.array_equal(plain.targets, examples[1].targets) and plain.evidence == {0: [2]}
+    with pytest.raises(TrainError, match=r"data.augment.heads: \['cause'\] are not heads of the label spec"):
+        mask_views([view], spec, ["cause"])
+    with pytest.raises(ConfigError, match=r"data.augment.customer_only must be in \[0, 1\], found 1.5"):
+        TrainConfig.load(CONFIGS[0], ["data.augment.customer_only=1.5"])
+    with pytest.raises(ConfigError, match=r"data.augment.bogus"):
+        TrainConfig.load(CONFIGS[0], ["data.augment.bogus=1"])
+
+
+def _tiny_run(tmp_path: Path, name: str, data: dict, optim: dict) -> TrainConfig:
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(c.model_dump_json(exclude_none=True) + "\n" for c in _conversations()))
+    return TrainConfig.from_dict(
+        {
+            "seed": 3,
+            "output_dir": str(tmp_path / name),
+            "data": {"sources": [{"path": str(path), "name": "t"}], **data},
+            "model": {"base": "tiny", "tiny_layers": 1},
+            "window": {"max_length": 32, "overlap": 4, "max_windows": 4},
+            "optim": {"epochs": 1, "max_conversations": 4, **optim},
+        }
+    )
+
+
+def test_stop_after_steps_stops_on_the_schedule_of_max_steps(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from convo_outcomes.train import train
+
+    replay = train(_tiny_run(tmp_path, "replay", {}, {"max_steps": 8, "stop_after_steps": 3}))
+    short = train(_tiny_run(tmp_path, "short", {}, {"max_steps": 3}))
+    assert replay.steps == short.steps == 3
+    a, b = load_file(Path(replay.final_dir) / "model.safetensors"), load_file(Path(short.final_dir) / "model.safetensors")
+    # same data, seed and steps; only the learning rate schedule differs (annealed over 8 steps, not 3)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match=r"optim.stop_after_steps must be > 0 or null, found 0"):
+        TrainConfig.load(CONFIGS[0], ["optim.stop_after_steps=0"])
+
+
+def test_training_with_views_records_them(tmp_path: Path) -> None:
+    from convo_outcomes.train import train
+
+    result = train(_tiny_run(tmp_path, "run", {"augment": {"customer_only": 1.0}}, {"max_steps": 2}))
+    info = json.loads((tmp_path / "run" / "data_sources.json").read_text())
+    n_train = info["sources"][0]["train"]
+    assert info["augmented"] == {"customer_only_views": n_train, "heads": ["contact_cause"]}
+    # every training record and its view carry a cause; only the originals carry resolution
+    assert info["labelled_per_head"]["contact_cause"] == 2 * n_train
+    assert info["labelled_per_head"]["resolution"] == n_train
+    saved = json.loads((Path(result.final_dir) / "outcome_config.json").read_text())
+    assert saved["training"]["augmented"] == info["augmented"]  # what export copies into the model folder and card

@@ -608,6 +608,12 @@ def render_model_card(
     lab = training.get("labelled_per_head", {})
     if lab:
         lines += ["", "Training records carrying each head's label: " + ", ".join(f"{h} {n}" for h, n in lab.items()) + "."]
+    aug = training.get("augmented")
+    if aug:
+        lines.append(
+            f"Of them, {aug['customer_only_views']} are customer-only views (a conversation's customer turns alone, "
+            f"`data.augment`), labelled for {', '.join(aug['heads'])} only."
+        )
     if cfg:
         lines += [
             "",

@@ -10,7 +10,11 @@ Conventions, so that every number in a report means one thing:
 * ``macro_f1`` averages F1 over the head's classes that occur in ``y_true`` **or** in the predictions.
   Classes that never occur in either are left out (they would add an arbitrary 0 or 1), while a class
   the model predicts but that never occurs still counts, with F1 0, so spurious predictions are
-  penalised. ``per_class_f1`` lists exactly the classes that entered the average.
+  penalised. ``per_class_f1`` lists exactly the classes that entered the average. ``macro_f1_gold``
+  averages only over the classes that occur in ``y_true``: on a slice that holds a few of a head's
+  classes (one source's test split), one stray prediction of an absent class moves ``macro_f1`` by
+  1/(classes + 1) of its range, and ``macro_f1_gold`` not at all (accuracy and the true class's recall
+  still count it).
 * ``auc``: binary heads, ROC-AUC of the positive class (``classes[1]``); multiclass and ordinal heads,
   the macro average of one-vs-rest ROC-AUC over the classes present in ``y_true``. ``None`` when
   undefined (fewer than two classes present).
@@ -187,7 +191,7 @@ def head_metrics(head: HeadSpec, y_true: np.ndarray, probs: np.ndarray) -> dict[
     n = int(len(y))
     support = {c: int(np.sum(y == i)) for i, c in enumerate(head.classes)}
     if n == 0:
-        return {"n": 0, "accuracy": None, "macro_f1": None, "per_class_f1": {}, "auc": None, "ece": None, "ece_ci95": None,
+        return {"n": 0, "accuracy": None, "macro_f1": None, "macro_f1_gold": None, "per_class_f1": {}, "auc": None, "ece": None, "ece_ci95": None,
                 "brier": None, "nll": None, "confusion": [[0] * head.num_classes for _ in head.classes],
                 "support": support, **({"mae": None} if head.type == "ordinal" else {})}
     pred = probs.argmax(axis=1)
@@ -197,6 +201,7 @@ def head_metrics(head: HeadSpec, y_true: np.ndarray, probs: np.ndarray) -> dict[
         "n": n,
         "accuracy": _r(np.mean(pred == y)),
         "macro_f1": _r(np.mean(f1s)),
+        "macro_f1_gold": _r(np.mean([f for c, f in zip(labels, f1s) if support[head.classes[c]]])),
         "per_class_f1": {head.classes[c]: _r(f) for c, f in zip(labels, f1s)},
         "auc": _r(_auc(head, y, probs)),
         "ece": _r(expected_calibration_error(probs, y)),

@@ -5,6 +5,7 @@ checkpoints that survive a killed session, early stopping, and per-head temperat
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -105,6 +106,42 @@ def load_splits(cfg: TrainConfig, cache_dir: Path) -> Splits:
     if not out.train:
         raise TrainError("no training records: check data.sources and data.synth.n")
     return out
+
+
+VIEW_SUFFIX = "~customer-only"
+
+
+def customer_only_views(convs: Sequence[Conversation], share: float, seed: int) -> list[Conversation]:
+    """The customer's turns alone, for a stable ``share`` of the conversations that have another side.
+
+    Contact-center logs differ in what they keep: some sources hold only the customer's side. Without such
+    views, "no agent turns" is a format that only single-message sources have, and a head learns it as a
+    signal for their classes. A conversation is picked by a hash of its id and ``seed``, so the pick does
+    not depend on the order of the data or on resume.
+    """
+    out: list[Conversation] = []
+    if share <= 0:
+        return out
+    for conv in convs:
+        if hashlib.sha256(f"{seed}:{conv.id}".encode()).digest()[0] / 256 >= share:
+            continue
+        kept = [t for t in conv.turns if t.speaker == "customer"]
+        if len(kept) == len(conv.turns) or not any(not t.blank for t in kept):
+            continue
+        out.append(conv.model_copy(update={"id": conv.id + VIEW_SUFFIX, "turns": kept}))
+    return out
+
+
+def mask_views(examples: Sequence[Example], spec: LabelSpec, heads: Sequence[str]) -> None:
+    """On customer-only views keep only the labels of ``heads``; their turn indices moved, so no evidence."""
+    unknown = [h for h in heads if h not in spec.head_names]
+    if unknown:
+        raise TrainError(f"data.augment.heads: {unknown} are not heads of the label spec; heads: {list(spec.head_names)}")
+    drop = [j for j, h in enumerate(spec.head_names) if h not in heads]
+    for e in examples:
+        if e.id.endswith(VIEW_SUFFIX):
+            e.targets[drop] = -1
+            e.evidence = {}
 
 
 def make_examples(
@@ -361,7 +398,17 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     if cfg.optim.train_max_windows and cfg.optim.train_max_windows < cfg.window.max_windows:
         # cheaper long calls in training: start and end windows kept (the ending is where resolution lives)
         train_windower = Windower(windower.tokenizer, dataclasses.replace(cfg.window, max_windows=cfg.optim.train_max_windows))
-    train_ex = make_examples(splits.train, spec, train_windower, splits.origin)
+    aug = cfg.data.augment
+    views = customer_only_views(splits.train, aug.customer_only, aug.seed)
+    for v in views:
+        splits.origin[v.id] = splits.origin[v.id[: -len(VIEW_SUFFIX)]]
+    train_ex = make_examples(splits.train + views, spec, train_windower, splits.origin)
+    views_kept = 0
+    if aug.customer_only:  # the heads are checked only when views are asked for: a spec may lack the defaults
+        mask_views(train_ex, spec, aug.heads)
+        views_kept = sum(e.id.endswith(VIEW_SUFFIX) and bool((e.targets >= 0).any()) for e in train_ex)
+        train_ex = [e for e in train_ex if not e.id.endswith(VIEW_SUFFIX) or (e.targets >= 0).any()]
+        logger.info("customer-only views: %d of %d training conversations (%d carry a label of %s)", len(views), len(splits.train), views_kept, aug.heads)
     val_ex = make_examples(splits.validation, spec, windower, splits.origin)
     labelled = {h: int(sum(e.targets[j] >= 0 for e in train_ex)) for j, h in enumerate(spec.head_names)}
     logger.info("training records %d, validation %d; labelled per head %s", len(train_ex), len(val_ex), labelled)
@@ -369,7 +416,10 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
         raise TrainError(f"no training record carries a label for any head; label fields read: {spec.label_fields()}")
     priors = class_prior_shifts(spec, train_ex, cfg.optim.class_priors, frozen)  # checked before any training
     data_hash = _data_hash(splits.sources)
-    (out / "data_sources.json").write_text(json.dumps({"sources": splits.sources, "labelled_per_head": labelled, "data_hash": data_hash}, indent=2))
+    augmented = {"customer_only_views": views_kept, "heads": list(aug.heads)} if aug.customer_only else None
+    (out / "data_sources.json").write_text(
+        json.dumps({"sources": splits.sources, "labelled_per_head": labelled, "data_hash": data_hash, "augmented": augmented}, indent=2)
+    )
 
     weights_by_src = {s["name"]: s["weight"] for s in splits.sources}
     cw = class_weights(train_ex, spec, cfg.optim.class_weight_power)
@@ -456,7 +506,8 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
             if time.monotonic() - last_ckpt > cfg.optim.checkpoint_minutes * 60:
                 save_checkpoint()
                 last_ckpt = time.monotonic()
-            if state["elapsed"] > budget_s or (cfg.optim.max_steps and state["step"] >= cfg.optim.max_steps):
+            last_step = min(cfg.optim.max_steps or math.inf, cfg.optim.stop_after_steps or math.inf)
+            if state["elapsed"] > budget_s or state["step"] >= last_step:
                 stop = True
                 break
         bar.close()
@@ -500,6 +551,7 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
                 "config": cfg.to_dict(),
                 "data_sources": splits.sources,
                 "labelled_per_head": labelled,
+                "augmented": augmented,
                 "history": state["history"],
                 "steps": state["step"],
                 "minutes": round(state["elapsed"] / 60, 1),

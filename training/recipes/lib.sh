@@ -1,5 +1,5 @@
 # Sourced by the recipes (default.sh, default_heads.sh, default_encoder.sh, default_refit.sh, default_mass.sh,
-# default_tune.sh, default_cause.sh, realtime.sh, holdout.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
+# default_tune.sh, default_cause.sh, default_views.sh, realtime.sh, realtime_refit.sh, holdout.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
 # SHARED (the public data, ../shared/data unless given) and PUBLIC (array of its JSONL files).
 export HF_HUB_OFFLINE=1
 BIN=${BIN:-.venv/bin}
@@ -26,10 +26,11 @@ export_validated() {
     --version "$version" ${parent:+--parent "$parent"} "${args[@]}" --split validation
 }
 
-# parent_from_git COMMIT: extract models/default as it was at COMMIT into $PARENT (kept outside models/,
-# since the new version replaces models/default), unless it is already there.
+# parent_from_git COMMIT [FOLDER]: extract FOLDER (models/default unless given) as it was at COMMIT into
+# $PARENT (kept outside models/, since the new version replaces it), unless it is already there.
 parent_from_git() {
-  [ -d "$PARENT" ] || { mkdir -p "$PARENT" && git archive "$1" models/default | tar -x -C "$PARENT" --strip-components=2; }
+  local folder=${2:-models/default}
+  [ -d "$PARENT" ] || { mkdir -p "$PARENT" && git archive "$1" "$folder" | tar -x -C "$PARENT" --strip-components=2; }
 }
 
 # train_from_parent CONFIG: train CONFIG warm-started from $PARENT into $RUN (RESUME=1 continues;
