@@ -249,3 +249,14 @@ def test_card_counts_customer_only_views(configs) -> None:
     assert "Of them, 40 are customer-only views (a conversation's customer turns alone, `data.augment`), labelled for contact_cause, churn_risk only." in card
     child["training"]["augmented"] = None
     assert "customer-only views" not in render_model_card(child, CHILD_METRICS, None)
+
+
+def test_card_names_the_generated_corpus_industries(configs) -> None:
+    _, child = configs
+    child["training"]["config"]["data"]["synth"] = {"n": 300, "seed": 4, "industries": ["retail", "insurance"]}
+    card = render_model_card(child, CHILD_METRICS, None)
+    assert "Generated corpus: 300 conversations, seed 4, industries: retail, insurance." in card
+    child["training"]["config"]["data"]["synth"] = {"n": 300, "seed": 4, "industries": None}
+    assert "seed 4, industries: the generator's default six (retail," in render_model_card(child, CHILD_METRICS, None)
+    child["training"]["config"]["data"]["synth"] = {"n": 0, "seed": 4}
+    assert "Generated corpus" not in render_model_card(child, CHILD_METRICS, None)

@@ -15,7 +15,9 @@ import pytest
 from convo_outcomes.labels import LabelSpec
 from convo_outcomes.schema import Conversation
 from convo_outcomes.synth import (
+    ALL_INDUSTRIES,
     CAUSES,
+    EXTRA_INDUSTRIES,
     HEAD_CLASSES,
     INDUSTRIES,
     SynthConfig,
@@ -80,6 +82,12 @@ def test_cli_synth_writes_file(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["data", "synth", "--n", "5", "--out", str(out), "--label-noise", "0.9"])
     assert bad.exit_code != 0
     assert "label_noise" in bad.output
+    ins = tmp_path / "insurance.jsonl"
+    res = CliRunner().invoke(app, ["data", "synth", "--n", "30", "--out", str(ins), "--industries", "insurance,food_and_drink"])
+    assert res.exit_code == 0, res.output
+    assert {json.loads(x)["meta"]["industry"] for x in ins.read_text().splitlines()} <= {"insurance", "food_and_drink"}
+    bad = CliRunner().invoke(app, ["data", "synth", "--n", "5", "--out", str(ins), "--industries", "retail,pizza"])
+    assert bad.exit_code != 0 and "unknown: ['pizza']" in bad.output
 
 
 # --------------------------------------------------------------------------------------- contract
@@ -316,6 +324,10 @@ def test_no_noise_when_disabled() -> None:
         ({"start_date": "yesterday"}, "start_date"),
         ({"window_days": 0}, "window_days"),
         ({"long_share": 0.3, "voice_share": 0.2}, "long_share"),
+        ({"industries": ("retail", "fast_food")}, "industries"),
+        ({"industries": ()}, "industries"),
+        ({"industries": ("retail", "retail")}, "industries"),
+        ({"industries": "retail"}, "industries"),
     ],
 )
 def test_config_validation_names_the_field(kwargs: dict, field: str) -> None:
@@ -324,6 +336,40 @@ def test_config_validation_names_the_field(kwargs: dict, field: str) -> None:
     msg = str(err.value)
     assert field in msg
     assert "got" in msg and ("[" in msg or "YYYY-MM-DD" in msg)  # allowed range (or format) and the value seen
+
+
+# ------------------------------------------------------------------------------------ industries
+
+
+@pytest.fixture(scope="module")
+def extra_records() -> list[dict]:
+    return list(iter_conversations(900, 11, SynthConfig(industries=EXTRA_INDUSTRIES)))
+
+
+def test_opt_in_industries_are_drawn_alone_and_cover_every_cause(extra_records: list[dict]) -> None:
+    """An industry is only drawn when asked for, and each opt-in one yields every cause in its own words."""
+    assert set(INDUSTRIES).isdisjoint(EXTRA_INDUSTRIES) and set(ALL_INDUSTRIES) == set(INDUSTRIES) | set(EXTRA_INDUSTRIES)
+    by_ind = Counter(r["meta"]["industry"] for r in extra_records)
+    assert set(by_ind) == set(EXTRA_INDUSTRIES)
+    assert {clean(r, "contact_cause") for r in extra_records} == set(CAUSES)
+    for rec in extra_records:
+        Conversation.model_validate(rec)
+        for t in rec["turns"]:
+            assert not any(ch in t["text"] for ch in "<>{}|"), (rec["id"], t["text"])
+    # the industry's own vocabulary reaches the text: its company names open or close the calls
+    companies = Counter(r["meta"]["company"] for r in extra_records)
+    assert len(companies) >= 3 * 3
+
+
+def test_default_industries_are_unchanged(records: list[dict]) -> None:
+    """Old recipes regenerate their corpus byte for byte: the default draws only the original six."""
+    assert SynthConfig().industries == INDUSTRIES
+    assert {r["meta"]["industry"] for r in records} == set(INDUSTRIES)
+
+
+def test_mixed_industries_keep_every_default_one(tmp_path: Path) -> None:
+    s = generate(600, 2, tmp_path / "all.jsonl", SynthConfig(industries=ALL_INDUSTRIES)).to_dict()
+    assert set(s["industries"]) == set(ALL_INDUSTRIES)
 
 
 def test_bad_arguments() -> None:

@@ -36,6 +36,20 @@ def test_config_errors_name_field_range_and_value() -> None:
         TrainConfig.from_dict({"data": {"synth": {"n": 5}}, "window": {"max_length": 64, "overlap": 40}})
 
 
+def test_synth_industries_are_validated_and_name_their_own_cache(tmp_path: Path) -> None:
+    """A corpus from other industries is another file, so a cached default corpus is never reused for it."""
+    from convo_outcomes.train import synth_path
+
+    with pytest.raises(ConfigError, match=r"data.synth.industries must be null or a non-empty list of distinct names from .*found \['pizza'\]"):
+        TrainConfig.load(CONFIGS[0], ["data.synth.industries=[pizza]"])
+    plain = TrainConfig.load(CONFIGS[0], ["data.synth.n=12", "data.synth.seed=3"])
+    mixed = TrainConfig.load(CONFIGS[0], ["data.synth.n=12", "data.synth.seed=3", "data.synth.industries=[insurance, retail]"])
+    a, b = synth_path(plain, tmp_path), synth_path(mixed, tmp_path)
+    assert a.name == "synth-n12-seed3.jsonl" and b.name == "synth-n12-seed3-insurance+retail.jsonl"
+    industries = {json.loads(line)["meta"]["industry"] for line in b.read_text().splitlines()}
+    assert industries <= {"insurance", "retail"} and len(b.read_text().splitlines()) == 12
+
+
 def test_bf16_auto_follows_the_cpu_flags(tmp_path: Path) -> None:
     assert TrainConfig.load(CONFIGS[0], ["optim.bf16=auto"]).optim.bf16 == "auto"
     with pytest.raises(ConfigError, match=r"optim.bf16 must be true, false or 'auto', found 'fast'"):

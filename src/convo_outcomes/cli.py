@@ -88,11 +88,16 @@ def data_synth(
     out: Path = typer.Option(..., "--out", help="Output JSONL file."),
     long_share: Optional[float] = typer.Option(None, help="Share of long calls (3,000+ tokens); default from config."),
     label_noise: Optional[float] = typer.Option(None, help="Share of labels flipped on purpose; default from config."),
+    industries: Optional[str] = typer.Option(
+        None, "--industries", help="Comma-separated industries to draw from; 'all' for every one; default the original six."
+    ),
 ) -> None:
     """Generate story-driven contact-center conversations with labels that follow from what happens."""
-    from .synth import SynthConfig, generate
+    from .synth import ALL_INDUSTRIES, SynthConfig, generate
 
-    overrides = {k: v for k, v in {"long_share": long_share, "label_noise": label_noise}.items() if v is not None}
+    overrides: dict = {k: v for k, v in {"long_share": long_share, "label_noise": label_noise}.items() if v is not None}
+    if industries is not None:
+        overrides["industries"] = ALL_INDUSTRIES if industries.strip() == "all" else tuple(x.strip() for x in industries.split(",") if x.strip())
     try:
         summary = generate(n=n, seed=seed, out=out, config=SynthConfig(**overrides))
     except ValueError as e:

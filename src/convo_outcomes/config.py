@@ -60,9 +60,16 @@ class SynthSource:
     n: int = 0
     seed: int = 1
     long_share: float | None = None
+    industries: list[str] | None = None  # null: the generator's default six (synth.INDUSTRIES)
 
     def __post_init__(self) -> None:
         _check(0 <= self.n <= 2_000_000, "data.synth.n", "in [0, 2000000]", self.n)
+        if self.industries is not None:
+            from .synth import ALL_INDUSTRIES
+
+            ok = (isinstance(self.industries, list) and bool(self.industries) and len(set(self.industries)) == len(self.industries)
+                  and all(x in ALL_INDUSTRIES for x in self.industries))
+            _check(ok, "data.synth.industries", f"null or a non-empty list of distinct names from {list(ALL_INDUSTRIES)}", self.industries)
 
 
 @dataclass

@@ -605,6 +605,11 @@ def render_model_card(
     ]
     for s in training.get("data_sources", []):
         lines.append(f"| {s['name']} | {_LICENCES.get(s['name'], 'see source')} | {s['train']} | {s['validation']} | {s['test']} |")
+    synth_cfg = (cfg or {}).get("data", {}).get("synth") or {}
+    if synth_cfg.get("n"):
+        inds = synth_cfg.get("industries")
+        lines += ["", f"Generated corpus: {synth_cfg['n']} conversations, seed {synth_cfg.get('seed')}, industries: "
+                  + (", ".join(inds) if inds else "the generator's default six (retail, telecom, travel_mobility, banking, utilities, subscription_software)") + "."]
     lab = training.get("labelled_per_head", {})
     if lab:
         lines += ["", "Training records carrying each head's label: " + ", ".join(f"{h} {n}" for h, n in lab.items()) + "."]

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sequence
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SynthConfig", "SynthSummary", "generate", "iter_conversations", "CAUSES", "INDUSTRIES", "HEAD_CLASSES"]
+__all__ = ["SynthConfig", "SynthSummary", "generate", "iter_conversations", "CAUSES", "INDUSTRIES", "ALL_INDUSTRIES", "HEAD_CLASSES"]
 
 CAUSES: tuple[str, ...] = (
     "refund",
@@ -59,6 +59,8 @@ HEAD_CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "effort": ("effort", ("low", "medium", "high")),
 }
 
+# The default mix: every shipped corpus so far was generated from these six, so the default stays them and
+# an old recipe regenerates the same records.
 INDUSTRIES: tuple[str, ...] = (
     "retail",
     "telecom",
@@ -67,6 +69,10 @@ INDUSTRIES: tuple[str, ...] = (
     "utilities",
     "subscription_software",
 )
+# Opt-in (``SynthConfig.industries``): domains whose purchase, order and policy vocabulary none of the six
+# covers, for a corpus that has to transfer to sources it has not seen.
+EXTRA_INDUSTRIES: tuple[str, ...] = ("food_and_drink", "insurance", "media_entertainment")
+ALL_INDUSTRIES: tuple[str, ...] = INDUSTRIES + EXTRA_INDUSTRIES
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -97,8 +103,18 @@ class SynthConfig:
     window_days: int = 60
     long_min_tokens: int = 3000
     long_max_tokens: int = 5000
+    industries: tuple[str, ...] = INDUSTRIES  # which of ALL_INDUSTRIES to draw from, at their relative weights
 
     def __post_init__(self) -> None:
+        if isinstance(self.industries, str) or not isinstance(self.industries, (list, tuple)):
+            raise ValueError(f"SynthConfig.industries must be a list of names from {list(ALL_INDUSTRIES)}, got {self.industries!r}")
+        object.__setattr__(self, "industries", tuple(self.industries))
+        unknown = [x for x in self.industries if x not in ALL_INDUSTRIES]
+        if not self.industries or unknown or len(set(self.industries)) != len(self.industries):
+            raise ValueError(
+                f"SynthConfig.industries must be a non-empty list of distinct names from {list(ALL_INDUSTRIES)}, "
+                f"got {list(self.industries)!r}" + (f" (unknown: {unknown})" if unknown else "")
+            )
         for name in (
             "long_share",
             "label_noise",
@@ -788,6 +804,9 @@ _INDUSTRY_WEIGHTS = (
     ("banking", 0.16),
     ("utilities", 0.14),
     ("subscription_software", 0.15),
+    ("food_and_drink", 0.16),
+    ("insurance", 0.15),
+    ("media_entertainment", 0.15),
 )
 
 _QUEUES = {
@@ -1414,6 +1433,544 @@ _CANCEL_REASONS = [
 ]
 
 # causes whose "fix" is an answer (info) rather than an action
+# ------------------------------------------------------------------------------ opt-in industries
+#
+# EXTRA_INDUSTRIES: the same shape as ``_IND``'s entries, and their own story for the causes where the generic
+# "_" story would not fit (a claim, not a parcel; a table, not a delivery slot). Other acts (probes, checks,
+# fixes) stay shared across industries, as for the original six. Slot order: ``other`` uses only basic
+# slots, ``item`` never uses <item>, ``new_thing`` may use <item2>.
+
+_EXTRA_IND: dict[str, dict[str, Any]] = {
+    "food_and_drink": {
+        "companies": ["Dish Dash", "Forkful", "Crumb & Co", "Marigold Kitchen", "Hatch & Ladle"],
+        "competitors": ["Grubly", "Slice Street", "Bean Counter Coffee", "Pronto Eats", "the place round the corner"],
+        "item": [
+            "two large pepperoni pizzas", "a chicken burrito bowl", "the family meal deal", "a flat white and a croissant",
+            "a large doner kebab with chips", "the sushi platter", "three cheeseburger meals",
+            "a chicken tikka masala and two naans", "the Sunday roast for four", "a vegan wrap and a smoothie",
+            "a box of twelve doughnuts", "the lunch meal deal", "a Thai green curry with rice", "two iced lattes",
+            "the wings bucket", "a salmon poke bowl", "a Margherita and garlic bread", "the breakfast box",
+            "a katsu curry and gyoza", "the kids' meals for the three of them",
+        ],
+        "order_noun": ["order", "delivery", "takeaway"],
+        "order_fmt": "#D6",
+        "booking": [
+            "my table for <n_small> on <weekday>", "the table booking at the <city> branch",
+            "my reservation for <time> on <weekday>", "the birthday booking on <weekday>",
+            "my click and collect slot for <time>", "the catering order for <weekday>",
+        ],
+        "new_thing": [
+            "two large pepperoni pizzas", "a chicken burrito bowl", "a flat white and a croissant", "the family meal deal",
+            "a catering platter for the office on <weekday>", "a birthday cake to collect on <weekday>",
+            "the Delivery Pass", "<item2>", "a coffee subscription for my partner", "lunch for twelve people",
+        ],
+        "faults": [
+            ("the app won't load my basket", "the basket still won't load"),
+            ("the payment page just freezes when I try to pay", "it's still freezing on the payment page"),
+            ("the app keeps saying the restaurant is closed when it's open", "it still says closed"),
+            ("my voucher code gives an error at checkout", "the code's still erroring"),
+            ("the app won't let me pick a delivery time", "it still won't let me pick a time"),
+            ("the app logs me out every time I go to pay", "it's still logging me out"),
+            ("the app won't accept my card details", "it still won't take the card"),
+        ],
+        "steps": [
+            "closing the app fully and opening it again", "updating the app", "logging out and back in",
+            "clearing the app cache", "switching from wifi to mobile data", "ordering on the website instead",
+            "removing the voucher and adding it again",
+        ],
+        "card": ["my loyalty card", "the gift card I was given", "my coffee stamp card", "the e-gift card"],
+        "addon": [
+            "the Delivery Pass", "the monthly coffee subscription", "the priority delivery add-on",
+            "the weekly meal kit box", "the student discount membership",
+        ],
+        "closure": ["my account", "my Delivery Pass", "the coffee subscription", "my rewards account",
+                    "the meal kit subscription"],
+        "plan": ["the Delivery Pass", "the Coffee Club subscription", "the Plus membership", "the weekly meal kit plan"],
+        "app": ["the app", "the website", "the payment page", "the ordering kiosk", "the table ordering page"],
+        "verify": [
+            ("the email on your account and the order number", "<email>, and the order's <order_no>"),
+            ("your name and the phone number you ordered with", "<cust_full>, the number ends <phone_tail>"),
+            ("the delivery postcode and the name on the order", "<postcode>, name's <cust_full>"),
+        ],
+        "teams": ["the store manager", "the delivery partner team", "our customer relations team", "a team leader",
+                  "the food safety team", "the complaints team"],
+        "depts": ["the restaurant directly", "the delivery team", "the rewards team", "payments", "customer care"],
+        "info": [
+            "do you have a list of allergens for the menu||yes, every dish has the full allergen list in the app, and the staff can show you the allergen folder in store",
+            "is the chicken halal||in most of our branches, yes, the app shows which ones on the store page",
+            "do you deliver to my postcode||yes, you're inside the delivery area, the minimum order is <small_amount>",
+            "what time does the <city> branch close tonight||it's open until eleven on weeknights and midnight at the weekend",
+            "are the fries cooked in the same oil as the chicken||they are, so they're not suitable if you've got a severe allergy",
+            "do you do gluten-free pizza bases||yes, on the medium size, but they're made in a kitchen that uses flour",
+            "can I book a table for a big group||yes, for groups over ten we just take a small deposit when you book",
+        ],
+        "inquiry": [
+            "how many points have I got||you've got <points> points, that's enough for a free main",
+            "how many stamps are on my coffee card||you've got <n_small> stamps, the free drink comes at ten",
+            "when does my Delivery Pass renew||it renews on <date> at <price> a month",
+            "what was the total on my last order||it came to <amount>, including the delivery fee",
+            "have the points from my last order gone on yet||yes, they were added on <weekday>",
+        ],
+        "other": [
+            "I wanted to say the staff at the <city> branch were lovely on <weekday>",
+            "one of your delivery riders was really rude to me",
+            "the rider left his bike blocking my drive",
+            "I need a VAT receipt for a work lunch",
+            "I'd like to give some feedback about the new menu",
+            "I'd like to know if the <city> branch is hiring",
+        ],
+        "amount": (6, 150),
+        "value": (30, 900),
+        "cause_weights": {
+            "refund": 14, "order_status": 14, "billing_error": 4, "order_change": 6, "reservation_change": 5,
+            "new_purchase_or_booking": 14, "account_update": 3, "account_access": 3, "account_inquiry": 5,
+            "technical_fault": 5, "cancellation": 3, "payment_issue": 5, "pricing_promo": 7, "card_service": 2,
+            "fraud_security": 1.5, "product_or_policy_info": 8, "other": 4,
+        },
+    },
+    "insurance": {
+        "companies": ["Aegis Direct", "Lighthouse Insurance", "Keystone Mutual", "Bramble Insure", "Northstar Cover"],
+        "competitors": ["ShieldWise", "Beacon Direct", "Harbour Mutual", "Pennant Insurance", "the comparison sites"],
+        "item": [
+            "my car insurance", "the home insurance", "my travel insurance", "the pet policy for our dog",
+            "the contents cover", "the annual multi-trip policy", "my breakdown cover",
+            "the buildings insurance", "the insurance on the van", "my son's car insurance", "the cat's pet insurance",
+        ],
+        "order_noun": ["claim", "claim", "policy"],  # claims dominate what is chased (order_status)
+        "order_fmt": "REF8",
+        "booking": [
+            "the assessor visit on <weekday>", "the loss adjuster's appointment", "the appointment at the repair garage",
+            "my call back with the claims handler", "the surveyor visit for the subsidence claim",
+            "the windscreen repair on <weekday>",
+        ],
+        "new_thing": [
+            "car insurance for my new car", "a travel policy for my trip to <city>", "pet insurance for our new puppy",
+            "home insurance for the house we're buying", "life cover now we've got a mortgage",
+            "an annual multi-trip travel policy", "contents insurance for my flat", "breakdown cover",
+            "a black box policy for my son", "cover for my new van",
+        ],
+        "faults": [
+            ("the online portal won't let me upload my claim photos", "the photos still won't upload"),
+            ("the app won't load my policy documents", "the documents still won't load"),
+            ("the quote page crashes before it gives me a price", "it's still crashing"),
+            ("the black box in my car has stopped sending data", "it's still not sending anything"),
+            ("the renewal link in your email just gives an error page", "the link's still erroring"),
+            ("the claim form times out when I press submit", "it still times out"),
+        ],
+        "steps": [
+            "logging out of the portal and back in", "trying a different browser", "restarting my phone",
+            "clearing the browser cookies", "updating the app", "trying in an incognito window",
+            "resetting my password",
+        ],
+        "card": [],
+        "addon": [
+            "the breakdown cover", "the legal expenses cover", "the accidental damage cover", "the courtesy car add-on",
+            "the gadget cover", "the winter sports extra",
+        ],
+        "closure": ["my car insurance", "the home policy", "my pet insurance", "my travel policy", "my life cover",
+                    "my policy"],
+        "plan": ["the comprehensive car policy", "the Gold home cover", "the annual multi-trip policy",
+                 "the lifetime pet cover", "the third party, fire and theft policy"],
+        "app": ["the app", "the online portal", "the claims website", "the quote page"],
+        "verify": [
+            ("your policy number and date of birth", "<order_no>, and I was born <dob>"),
+            ("your full name, date of birth and postcode", "<cust_full>, <dob>, <postcode>"),
+            ("your email address and the first line of your address", "<email>, <house_no> <street>"),
+        ],
+        "teams": ["the claims team", "the underwriting team", "our claims investigation team", "a team leader",
+                  "the complaints team", "the renewals team"],
+        "depts": ["claims", "new business", "renewals", "the motor team", "the home claims team"],
+        "info": [
+            "does your travel cover include skiing||only if you add the winter sports extra, it's <small_amount> a trip",
+            "does the pet insurance cover pre-existing conditions||no, anything the vet noted before the policy started isn't covered",
+            "can I get car insurance if I've only just passed my test||yes, new drivers can get a quote online, and a black box policy is usually cheaper",
+            "is accidental damage included in the home cover||it's an optional extra on both buildings and contents",
+            "how long does a claim usually take||most straightforward claims are settled within <days> days",
+            "do you offer a no claims discount||yes, up to nine years, and you can protect it for a bit extra",
+            "does the life cover pay out for critical illness||only if you take the critical illness option, it's not in the basic policy",
+        ],
+        "inquiry": [
+            "what's my excess on the car policy||it's {two hundred and fifty|three hundred and fifty|five hundred} in total, compulsory and voluntary together",
+            "when's my home insurance up for renewal||it renews on <date>, you'll get the renewal letter about three weeks before",
+            "do I get a courtesy car if I claim||yes, you've got a courtesy car while yours is in one of our approved garages",
+            "is my partner a named driver on my policy||no, you're the only named driver at the moment",
+            "how much am I paying each month||it's <price> a month by direct debit",
+        ],
+        "other": [
+            "I want to complain about how the garage treated me during the repair",
+            "I need a letter confirming my no claims discount for another insurer",
+            "my late father had a life policy with you and I don't know where to start",
+            "I'd like to thank the claims handler who helped me last month",
+            "I got a letter from you and I don't understand what it's asking for",
+        ],
+        "amount": (30, 2500),
+        "value": (150, 4000),
+        "cause_weights": {
+            "refund": 5, "order_status": 13, "billing_error": 7, "order_change": 3, "reservation_change": 4,
+            "new_purchase_or_booking": 10, "account_update": 9, "account_access": 3, "account_inquiry": 10,
+            "technical_fault": 3, "cancellation": 8, "payment_issue": 6, "pricing_promo": 7, "card_service": 0,
+            "fraud_security": 2, "product_or_policy_info": 9, "other": 3,
+        },
+    },
+    "media_entertainment": {
+        "companies": ["Vista Entertainment", "Pulse Media", "Castlegate Entertainment", "Orbit Media Group", "Premiere Plus"],
+        "competitors": ["StreamHub", "Vireo TV", "NetStream", "Gigstub", "the independent cinema in town"],
+        "item": [
+            "the new TV box", "the sports package", "two tickets for the <time> showing", "the concert tickets",
+            "the movies add-on", "the new router", "the 4K box", "the pay-per-view boxing", "the box office film I rented",
+            "the cinema membership", "the multiroom box", "the family tickets for the panto",
+            "the tickets for the comedy show on <weekday>", "the streaming stick",
+        ],
+        "order_noun": ["order", "booking", "installation"],
+        "order_fmt": "MB-7",
+        "booking": [
+            "the engineer install on <weekday>", "my tickets for <weekday>'s show", "the satellite dish installation",
+            "the seats for the <time> screening on <weekday>", "my tickets for the gig in <city>",
+            "the box upgrade visit",
+        ],
+        "new_thing": [
+            "the sports package", "two tickets for <weekday>'s show", "a new cable and internet bundle",
+            "the movies add-on", "a TV and broadband bundle for my new flat", "the Unlimited cinema membership",
+            "four tickets for the concert in <city>", "the 4K box upgrade", "the premium streaming plan",
+            "the kids' pack",
+        ],
+        "faults": [
+            ("the streaming keeps buffering every few minutes", "it's still buffering"),
+            ("the set-top box says no signal", "it still says no signal"),
+            ("the app won't let me log in, it just says error", "the login's still failing"),
+            ("the picture keeps freezing on the sports channels", "it's still freezing"),
+            ("all the recordings have disappeared from the box", "the recordings are still gone"),
+            ("the e-tickets won't load in the app", "the tickets still won't load"),
+            ("the box keeps restarting itself", "it's still restarting"),
+        ],
+        "steps": [
+            "turning the box off at the wall for thirty seconds", "checking the cable at the back of the box",
+            "restarting the router", "signing out of the app and back in", "running the signal test in the settings menu",
+            "resetting the box to factory settings", "reinstalling the app",
+        ],
+        "card": ["the viewing card in my box", "the cinema gift card", "my Unlimited membership card"],
+        "addon": ["the sports add-on", "the kids' pack", "the HD upgrade", "the multiroom box", "the movies bundle",
+                  "the ad-free upgrade"],
+        "closure": ["my TV package", "my subscription", "the streaming subscription", "my cinema membership",
+                    "the whole bundle", "the broadband and TV"],
+        "plan": ["the Entertainment bundle", "the Sports and Movies package", "the Unlimited cinema membership",
+                 "the TV and broadband bundle", "the basic streaming plan"],
+        "app": ["the app", "the set-top box", "the TV app", "the website", "the smart TV app"],
+        "verify": [
+            ("your account number and the security PIN", "<acct_id>, and the PIN is <pin>"),
+            ("the email on the account and your postcode", "<email>, <postcode>"),
+            ("the booking reference and the last four digits of the card you paid with", "<order_no>, card ending <last4>"),
+        ],
+        "teams": ["the technical team", "our field engineers", "the box office team", "the billing team", "retentions",
+                  "a team leader"],
+        "depts": ["technical support", "the box office", "billing", "the installations team", "loyalty"],
+        "info": [
+            "what channels come with the sports package||all the main sports channels plus the two box office ones",
+            "can I watch on my phone as well as the TV||yes, you can stream on up to <n_small> devices at once",
+            "is the new horror film OK for a twelve year old||no, it's rated fifteen, so they'd need to be fifteen or over",
+            "does the box work with a 4K TV||yes, the new box does 4K, you just need the HD upgrade on your account",
+            "do you do student tickets at the <city> cinema||yes, students get a discount Sunday to Thursday with a valid card",
+            "is there wheelchair access at the <city> venue||yes, there are accessible seats in every screen and you can book them online",
+            "can I record one thing and watch another||yes, the box can record two channels while you watch a third",
+        ],
+        "inquiry": [
+            "when does my contract end||your minimum term ends on <date>",
+            "what package am I on||you're on <plan> at <price> a month",
+            "how many free tickets have I got left this month||you've got <n_small> left until the end of the month",
+            "is the multiroom still on my account||yes, it's still there at <small_amount> a month",
+            "has the price rise gone through on my bill yet||yes, it went up on <date>",
+        ],
+        "other": [
+            "the engineer left cables all over my front garden",
+            "I want to complain about how loud the adverts are",
+            "I'd like to thank the staff at the <city> cinema",
+            "I left my coat in screen <n_small> on <weekday>",
+            "I want to give some feedback about the sound at the concert on <weekday>",
+            "I got a letter about a TV licence and I don't know if it's from you",
+        ],
+        "amount": (10, 400),
+        "value": (60, 2500),
+        "cause_weights": {
+            "refund": 6, "order_status": 5, "billing_error": 9, "order_change": 3, "reservation_change": 6,
+            "new_purchase_or_booking": 10, "account_update": 4, "account_access": 5, "account_inquiry": 5,
+            "technical_fault": 14, "cancellation": 9, "payment_issue": 5, "pricing_promo": 7, "card_service": 1.5,
+            "fraud_security": 2, "product_or_policy_info": 7, "other": 3,
+        },
+    },
+}
+
+
+_EXTRA_STORIES: dict[str, dict[str, list[str]]] = {
+    "new_purchase_or_booking": {
+        "food_and_drink": [
+            "I'd like to order <new_thing> {for delivery|for collection|to pick up at <time>}",
+            "I want to book a table for <n_small> on <weekday> {night|evening|at <time>}",
+            "I want to put in an order for <new_thing>{ to my work address|}",
+        ],
+        "insurance": [
+            "I need <new_thing>",
+            "I'm looking for a quote for <new_thing>",
+            "I want to take out <new_thing>{, my old one runs out soon|}",
+        ],
+        "media_entertainment": [
+            "I'm looking to get <new_thing>",
+            "I'd like to sort out <new_thing>",
+            "I'm interested in <new_thing>{, my friend's got it|}",
+        ],
+    },
+    "order_status": {
+        "food_and_drink": [
+            "I ordered <item> {over an hour ago|an hour and a half ago|at <time>} and it still hasn't come",
+            "the app's said my driver is five minutes away for the last forty minutes",
+            "my order says delivered but nothing's turned up{ and I've checked with the neighbours|}",
+        ],
+        "insurance": [
+            "I made a claim on <item> <ago> and haven't heard anything since",
+            "I put in a claim for {the water damage in the kitchen|my stolen bike|the dog's vet bills|the damage to my car} <ago> and it's gone quiet",
+            "the garage says they're still waiting on your approval before they can start the repair",
+        ],
+        "media_entertainment": [
+            "I ordered <item> <ago> and it still hasn't arrived",
+            "I was told someone would call to book the install and I've heard nothing",
+            "I bought tickets for the show on <weekday> and never got a confirmation email",
+        ],
+    },
+    "order_change": {
+        "food_and_drink": [
+            "I want to add <item2> to the order I just placed",
+            "I put the wrong address on my order, it needs to go to my work",
+            "I need to change something on my order, I forgot my son's allergic to nuts",
+        ],
+        "insurance": [
+            "I want to change the start date on my new policy",
+            "I put the wrong annual mileage on my application",
+            "I need to change the cover level on the policy I took out yesterday",
+        ],
+        "media_entertainment": [
+            "I ordered the standard box but I want the 4K one instead",
+            "I need to change the delivery address for the new box",
+            "I want to add the sports package to the bundle I ordered yesterday",
+        ],
+    },
+    "reservation_change": {
+        "food_and_drink": [
+            "I need to move <booking> to <new_date>",
+            "I need to change the time on <booking>",
+            "can I push <booking> back an hour{, we're running late|}",
+        ],
+        "insurance": [
+            "I need to rearrange <booking>, I'm working that day",
+            "I can't be in for <booking>, can we move it to <new_date>",
+        ],
+        "media_entertainment": [
+            "I need to move <booking> to <new_date>",
+            "I can't make <booking> any more, can we change it",
+            "something's come up and I need to swap <booking> to another day",
+        ],
+    },
+    "refund": {
+        "food_and_drink": [
+            "half my order was missing{ - no drinks and no sides| and I paid for all of it|}",
+            "<item> turned up stone cold{ and soggy|}",
+            "I got someone else's order, I'd ordered <item>",
+        ],
+        "insurance": [
+            "I cancelled my policy within the cooling off period and haven't had my money back",
+            "I sold my car <ago> and I'm owed money back on the policy",
+            "I was told I'd get back the <amount> I overpaid on my premium",
+        ],
+        "media_entertainment": [
+            "the concert on <weekday> was cancelled and I haven't had my money back",
+            "the film stopped halfway through and the manager said I'd get a refund",
+            "I cancelled <addon> but you still took another month",
+        ],
+    },
+    "account_inquiry": {
+        "food_and_drink": [
+            "I had a question about my account - <qa_q>",
+            "<qa_q>? I couldn't see it anywhere in the app",
+        ],
+        "insurance": [
+            "I was going through my policy documents and couldn't work it out - <qa_q>",
+            "I wanted to check something on my own policy: <qa_q>",
+        ],
+        "media_entertainment": [
+            "I had a question about my account - <qa_q>",
+            "<qa_q>? I had a look in the app and it's not clear",
+        ],
+    },
+    "product_or_policy_info": {
+        "food_and_drink": [
+            "I'm thinking of ordering{ for a group|} and wanted to check something first: <qa_q>",
+            "<qa_q>? I couldn't find it on the website",
+        ],
+        "insurance": [
+            "I'm shopping around for cover and wanted to ask: <qa_q>",
+            "<qa_q>? the website wasn't clear",
+        ],
+        "media_entertainment": [
+            "before I go ahead I wanted to check: <qa_q>",
+            "<qa_q>? I couldn't find it on the website",
+        ],
+    },
+    "technical_fault": {
+        "food_and_drink": [
+            "I was trying to order {lunch|dinner|tea} and <fault>",
+            "since the last app update, <fault>",
+            "<fault>, and I've got a voucher that runs out today",
+        ],
+        "insurance": [
+            "<fault>{, and I've been trying for days|}",
+            "since <weekday>, <fault>",
+            "<fault>, and I've already tried <step>",
+        ],
+        "media_entertainment": [
+            "ever since <weekday>, <fault>",
+            "<fault>, and I've already tried <step>",
+            "<fault> and it's driving everyone in the house mad",
+        ],
+    },
+    "cancellation": {
+        "food_and_drink": [
+            "I want to cancel <closure>, I'm not ordering enough to make it worth it",
+            "I'd like to close <closure>{, I've deleted the app|}",
+            "I want to end <closure> before it renews",
+        ],
+        "insurance": [
+            "I want to cancel <closure>, I've found a cheaper quote",
+            "I'd like to cancel <closure> before it renews",
+            "I need to cancel <closure>, I don't need it any more",
+        ],
+        "media_entertainment": [
+            "I want to cancel <closure>, we hardly watch it",
+            "I'd like to end <closure> when the contract's up",
+            "I want to cancel <closure>, it's just got too expensive",
+        ],
+    },
+    "billing_error": {
+        "food_and_drink": [
+            "I was charged twice for <item>",
+            "I was charged for delivery even though I've got <plan>",
+            "I was charged <amount> but the total in the app was <amount2>",
+        ],
+        "insurance": [
+            "I've been charged twice for my premium this month",
+            "my direct debit went up to <price> and nobody told me why",
+            "you're still taking payments for a policy I cancelled",
+        ],
+        "media_entertainment": [
+            "I'm being charged for <addon> which I never ordered",
+            "my bill's gone up to <amount> and it's usually <amount2>",
+            "I was charged twice for the tickets I bought for <weekday>",
+        ],
+    },
+    "account_update": {
+        "food_and_drink": [
+            "I need to change the delivery address on my account",
+            "I want to update the card saved in the app",
+        ],
+        "insurance": [
+            "I want to add my partner as a named driver",
+            "I'm moving house and need to change the address on my home policy",
+            "I've changed my car and need to update the policy",
+        ],
+        "media_entertainment": [
+            "I'm moving house and want to take my TV package with me",
+            "I need to change the email on my account to <email2>",
+        ],
+    },
+    "pricing_promo": {
+        "food_and_drink": [
+            "the discount code <promo> won't work at checkout",
+            "the app offer said half price pizzas but I was charged full price",
+        ],
+        "insurance": [
+            "my renewal quote has gone up to <price> a month and I haven't even claimed",
+            "I saw a cheaper price for new customers on your website",
+        ],
+        "media_entertainment": [
+            "my package price has gone up to <price> a month without any warning",
+            "I saw the new customer deal for <price> a month and I want it too",
+        ],
+    },
+    "payment_issue": {
+        "food_and_drink": [
+            "my card keeps getting declined when I try to pay in the app",
+            "the payment failed but the money's gone from my account",
+        ],
+        "insurance": [
+            "my direct debit bounced and now you're saying my policy will be cancelled",
+            "I tried to pay my premium online and it failed",
+        ],
+        "media_entertainment": [
+            "my card got declined and now the channels have been cut off",
+            "the payment for my tickets failed but I've still been charged",
+        ],
+    },
+    "fraud_security": {
+        "food_and_drink": [
+            "someone's used my account to order food to an address I don't know",
+            "all my points have been spent and it wasn't me",
+        ],
+        "insurance": [
+            "I got a letter about a claim on my policy that I never made",
+            "someone's taken out a policy in my name",
+        ],
+        "media_entertainment": [
+            "someone's been buying box office films on my account",
+            "there's a login on my account from a device I don't own",
+        ],
+    },
+    "card_service": {
+        "food_and_drink": [
+            "the balance on <card> isn't showing",
+            "I've lost <card> and it had loads of stamps on it",
+        ],
+        "media_entertainment": [
+            "the box keeps saying insert viewing card but it's in there",
+            "<card> has stopped working{ since <weekday>|}",
+        ],
+    },
+}
+
+# Subkind packs (picked 35% of order_change and 25% of reservation_change contacts); merge into
+# ``_C[key]["story"]`` the same way as _EXTRA_STORIES.
+_EXTRA_SUB_STORIES: dict[str, dict[str, list[str]]] = {
+    "order_change:cancel": {
+        "food_and_drink": [
+            "I need to cancel my order for <item>, it's taking far too long",
+            "I ordered <item> by mistake, can you cancel it before they start making it",
+        ],
+        "insurance": [
+            "I want to withdraw my application for <item>",
+            "I applied for <item> twice by accident, can you cancel one",
+        ],
+        "media_entertainment": [
+            "I want to cancel my order for <item>, I've changed my mind",
+            "I want to cancel the installation, I've changed my mind",
+        ],
+    },
+    "reservation_change:cancel": {
+        "food_and_drink": [
+            "I need to cancel <booking>, half the group's dropped out",
+            "we won't make <booking> any more, can you cancel it",
+        ],
+        "insurance": [
+            "I need to cancel <booking>, I've decided to withdraw the claim",
+            "I don't need <booking> any more, the repair's been sorted privately",
+        ],
+        "media_entertainment": [
+            "I need to cancel <booking>, I can't go any more",
+            "I want to cancel <booking>, we've decided to stay with our old provider",
+        ],
+    },
+}
+
+_IND.update(_EXTRA_IND)
+for _key, _by_industry in {**_EXTRA_STORIES, **_EXTRA_SUB_STORIES}.items():
+    _C[_key]["story"].update(_by_industry)
+assert set(_IND) == set(ALL_INDUSTRIES) and {k for k, _ in _INDUSTRY_WEIGHTS} == set(ALL_INDUSTRIES)
+
 _INFO_CAUSES = ("account_inquiry", "product_or_policy_info")
 # causes that plausibly make a 30-minute call
 _LONG_CAUSES = ("technical_fault", "billing_error", "fraud_security", "account_access", "refund", "payment_issue",
@@ -3387,6 +3944,7 @@ class _Generator:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         self.n, self.seed, self.cfg = n, seed, cfg
+        self.industry_weights = tuple((k, w) for k, w in _INDUSTRY_WEIGHTS if k in cfg.industries)
         self.rng = Random(seed)
         d = date.fromisoformat(str(cfg.start_date))
         self.t0 = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
@@ -3438,7 +3996,7 @@ class _Generator:
                 cust, industry, company = c["cust"], c["industry"], c["company"]
                 exclude = c["causes"]
             else:
-                industry = _wpick(r, _INDUSTRY_WEIGHTS)
+                industry = _wpick(r, self.industry_weights)
                 company = _pick(r, _IND[industry]["companies"])
                 cust = _customer(r, self.seen)
                 cust["currency"] = _wpick(r, [("$", 0.45), ("£", 0.4), ("€", 0.15)])

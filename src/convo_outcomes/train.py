@@ -66,8 +66,12 @@ def synth_path(cfg: TrainConfig, cache_dir: Path) -> Path | None:
         return None
     from .synth import SynthConfig, generate
 
-    extra = {} if s.long_share is None else {"long_share": s.long_share}
-    path = cache_dir / f"synth-n{s.n}-seed{s.seed}" f"{'-long' + str(s.long_share) if s.long_share is not None else ''}.jsonl"
+    extra: dict[str, Any] = {} if s.long_share is None else {"long_share": s.long_share}
+    tag = f"-long{s.long_share}" if s.long_share is not None else ""
+    if s.industries is not None:
+        extra["industries"] = tuple(s.industries)
+        tag += "-" + "+".join(sorted(s.industries))
+    path = cache_dir / f"synth-n{s.n}-seed{s.seed}{tag}.jsonl"
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
