@@ -89,7 +89,7 @@ def data_synth(
     long_share: Optional[float] = typer.Option(None, help="Share of long calls (3,000+ tokens); default from config."),
     label_noise: Optional[float] = typer.Option(None, help="Share of labels flipped on purpose; default from config."),
     industries: Optional[str] = typer.Option(
-        None, "--industries", help="Comma-separated industries to draw from; 'all' for every one; default the original six."
+        None, "--industries", help="Comma-separated industries to draw from (retail, telecom, travel_mobility, banking, utilities, subscription_software, food_and_drink, insurance, media_entertainment); 'all' for every one; default the first six."
     ),
 ) -> None:
     """Generate story-driven contact-center conversations with labels that follow from what happens."""
