@@ -88,6 +88,8 @@ def test_cli_synth_writes_file(tmp_path: Path) -> None:
     assert {json.loads(x)["meta"]["industry"] for x in ins.read_text().splitlines()} <= {"insurance", "food_and_drink"}
     bad = CliRunner().invoke(app, ["data", "synth", "--n", "5", "--out", str(ins), "--industries", "retail,pizza"])
     assert bad.exit_code != 0 and "unknown: ['pizza']" in bad.output
+    help_text = " ".join(CliRunner().invoke(app, ["data", "synth", "--help"], env={"COLUMNS": "400"}).output.split())
+    assert all(name in help_text for name in ALL_INDUSTRIES)
 
 
 # --------------------------------------------------------------------------------------- contract
