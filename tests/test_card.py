@@ -74,6 +74,26 @@ def test_evaluate_model_reports_segments(tiny_model: Path, tmp_path: Path) -> No
     assert {v: h["churn_risk"]["n"] for v, h in seg["channel"].items()} == {"chat": 25, "voice": 20}
     assert seg["industry"] == {} and seg["language"] == {}  # 10 retail records < 20; no language at all
     assert set(rep["heads"]) == {"churn_risk"} and set(seg["channel"]["chat"]) == {"churn_risk"}
+    import onnxruntime
+
+    assert rep["host"]["onnxruntime"] == onnxruntime.__version__ and rep["host"]["machine"]
+
+
+def test_scoring_host_reads_the_int8_flags_and_the_card_says_where(tmp_path: Path, configs) -> None:
+    """int8 scores differ between CPUs (AVX2 alone saturates), so a report and its card say where they were measured."""
+    from convo_outcomes.metrics import scoring_host
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n")
+    assert scoring_host(info)["cpu_int8"] == ["avx2", "avx512_vnni"]
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2\n")
+    assert scoring_host(info)["cpu_int8"] == []
+    assert scoring_host(tmp_path / "missing")["cpu_int8"] is None
+    _, child = configs
+    metrics = {**CHILD_METRICS, "host": {"onnxruntime": "1.32.0", "machine": "x86_64", "cpu_int8": ["avx2"]}}
+    card = render_model_card(child, metrics, None)
+    assert "Scored with onnxruntime 1.32.0 on x86_64, a CPU with int8 instructions avx2; int8 scores can differ" in card
+    assert "Scored with onnxruntime" not in render_model_card(child, CHILD_METRICS, None)
 
 
 # ---------------------------------------------------------------------------------------------- card
@@ -247,6 +267,9 @@ def test_card_counts_customer_only_views(configs) -> None:
     child["training"]["augmented"] = {"customer_only_views": 40, "heads": ["contact_cause", "churn_risk"]}
     card = render_model_card(child, CHILD_METRICS, None)
     assert "Of them, 40 are customer-only views (a conversation's customer turns alone, `data.augment`), labelled for contact_cause, churn_risk only." in card
+    child["training"]["augmented"] = {"customer_only_views": 40, "request_views": 25, "heads": ["contact_cause"]}
+    assert ("40 are customer-only views (a conversation's customer turns alone, `data.augment`) and 25 request views "
+            "(only the customer turns that state the contact cause), labelled for contact_cause only.") in render_model_card(child, CHILD_METRICS, None)
     child["training"]["augmented"] = None
     assert "customer-only views" not in render_model_card(child, CHILD_METRICS, None)
 
@@ -258,5 +281,7 @@ def test_card_names_the_generated_corpus_industries(configs) -> None:
     assert "Generated corpus: 300 conversations, seed 4, industries: retail, insurance." in card
     child["training"]["config"]["data"]["synth"] = {"n": 300, "seed": 4, "industries": None}
     assert "seed 4, industries: the generator's default six (retail," in render_model_card(child, CHILD_METRICS, None)
+    child["training"]["config"]["data"]["synth"] = {"n": 300, "seed": 4, "industries": None, "wide_requests": 0.5}
+    assert "subscription_software); 50% of opening requests in cross-industry wording." in render_model_card(child, CHILD_METRICS, None)
     child["training"]["config"]["data"]["synth"] = {"n": 0, "seed": 4}
     assert "Generated corpus" not in render_model_card(child, CHILD_METRICS, None)

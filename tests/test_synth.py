@@ -330,6 +330,7 @@ def test_no_noise_when_disabled() -> None:
         ({"industries": ()}, "industries"),
         ({"industries": ("retail", "retail")}, "industries"),
         ({"industries": "retail"}, "industries"),
+        ({"wide_requests": 1.2}, "wide_requests"),
     ],
 )
 def test_config_validation_names_the_field(kwargs: dict, field: str) -> None:
@@ -372,6 +373,30 @@ def test_default_industries_are_unchanged(records: list[dict]) -> None:
 def test_mixed_industries_keep_every_default_one(tmp_path: Path) -> None:
     s = generate(600, 2, tmp_path / "all.jsonl", SynthConfig(industries=ALL_INDUSTRIES)).to_dict()
     assert set(s["industries"]) == set(ALL_INDUSTRIES)
+
+
+# ------------------------------------------------------------------------------- wide requests
+
+
+def test_wide_requests_word_the_request_in_cross_industry_terms() -> None:
+    """Wide wording is opt-in (the default corpus keeps its bytes) and keeps the label the story decides."""
+    from convo_outcomes.synth import _WIDE_REQUESTS
+
+    plain = list(iter_conversations(400, 21, SynthConfig(wide_requests=0.0)))
+    assert plain == list(iter_conversations(400, 21))
+    wide = list(iter_conversations(400, 21, SynthConfig(wide_requests=1.0)))
+    openers = {c: [w.split("<")[0].split("{")[0].strip().lower() for w in ws] for c, ws in _WIDE_REQUESTS.items()}
+    hits: Counter = Counter()
+    for rec in wide:
+        Conversation.model_validate(rec)
+        story = rec["meta"]["story"]["facts"]["story"].lower()
+        cause = rec["meta"]["story"]["cause"]
+        for t in rec["turns"]:
+            assert not any(ch in t["text"] for ch in "<>{}|"), (rec["id"], t["text"])
+        if cause in openers and any(o and story.startswith(o) for o in openers[cause]):
+            hits[cause] += 1
+            assert clean(rec, "contact_cause") == cause  # the wording follows the story's cause
+    assert hits["new_purchase_or_booking"] >= 5 and len(hits) >= 8, hits
 
 
 def test_bad_arguments() -> None:

@@ -50,6 +50,18 @@ def test_synth_industries_are_validated_and_name_their_own_cache(tmp_path: Path)
     assert industries <= {"insurance", "retail"} and len(b.read_text().splitlines()) == 12
 
 
+def test_synth_wide_requests_are_validated_and_name_their_own_cache(tmp_path: Path) -> None:
+    from convo_outcomes.train import synth_path
+
+    with pytest.raises(ConfigError, match=r"data.synth.wide_requests must be null or in \[0, 1\], found 2"):
+        TrainConfig.load(CONFIGS[0], ["data.synth.wide_requests=2"])
+    wide = TrainConfig.load(CONFIGS[0], ["data.synth.n=12", "data.synth.seed=3", "data.synth.wide_requests=0.5"])
+    off = TrainConfig.load(CONFIGS[0], ["data.synth.n=12", "data.synth.seed=3", "data.synth.wide_requests=0"])
+    a, b = synth_path(wide, tmp_path), synth_path(off, tmp_path)
+    assert a.name == "synth-n12-seed3-wide0.5.jsonl" and b.name == "synth-n12-seed3.jsonl"
+    assert a.read_text() != b.read_text() and len(a.read_text().splitlines()) == 12
+
+
 def test_bf16_auto_follows_the_cpu_flags(tmp_path: Path) -> None:
     assert TrainConfig.load(CONFIGS[0], ["optim.bf16=auto"]).optim.bf16 == "auto"
     with pytest.raises(ConfigError, match=r"optim.bf16 must be true, false or 'auto', found 'fast'"):
@@ -234,6 +246,28 @@ def test_customer_only_views_are_stable_and_keep_only_the_customers_turns() -> N
     assert half != {v.id for v in customer_only_views(convs, 0.5, seed=1)}
 
 
+def test_request_views_keep_only_the_customer_turns_that_state_the_cause() -> None:
+    from convo_outcomes.train import REQUEST_SUFFIX, VIEW_SUFFIX, customer_only_views, request_views, view_parent
+
+    convs = [c.model_copy(update={"meta": c.meta.model_copy(update={"evidence_turns": {"contact_cause": [0, 1], "resolution": [2]}})})
+             for c in _conversations()]
+    unmarked = _conversations()[0].model_copy(update={"id": "plain"})  # no evidence turns: a public record
+    views = request_views(convs + [unmarked], 1.0, seed=0)
+    assert [v.id for v in views] == [c.id + REQUEST_SUFFIX for c in convs]
+    # turn 1 is the agent's: only the customer's statement of the cause is kept
+    assert all([t.text for t in v.turns] == [c.turns[0].text] for v, c in zip(views, convs))
+    assert views[5].labels == convs[5].labels and view_parent(views[5].id) == convs[5].id == view_parent(convs[5].id + VIEW_SUFFIX)
+    assert request_views(convs, 0.0, seed=0) == []
+    half = {v.id for v in request_views(convs, 0.5, seed=0)}
+    assert 10 < len(half) < 38 and half == {v.id for v in request_views(list(reversed(convs)), 0.5, seed=0)}
+    # picked independently of the customer-only views, so the two do not always land on the same conversations
+    assert {view_parent(i) for i in half} != {view_parent(v.id) for v in customer_only_views(convs, 0.5, seed=0)}
+    alone = convs[0].model_copy(update={"id": "alone", "turns": convs[0].turns[:1]})
+    assert request_views([alone], 1.0, seed=0) == []  # already just the request: nothing to add
+    with pytest.raises(ConfigError, match=r"data.augment.request_only must be in \[0, 1\], found 1.5"):
+        TrainConfig.load(CONFIGS[0], ["data.augment.request_only=1.5"])
+
+
 def test_views_train_only_the_heads_whose_labels_survive(tiny) -> None:
     from convo_outcomes.train import VIEW_SUFFIX, TrainError, mask_views
 
@@ -295,3 +329,16 @@ def test_training_with_views_records_them(tmp_path: Path) -> None:
     assert info["labelled_per_head"]["resolution"] == n_train
     saved = json.loads((Path(result.final_dir) / "outcome_config.json").read_text())
     assert saved["training"]["augmented"] == info["augmented"]  # what export copies into the model folder and card
+
+
+def test_training_with_request_views_counts_them(tmp_path: Path) -> None:
+    from convo_outcomes.train import train
+
+    cfg = _tiny_run(tmp_path, "run", {"augment": {"request_only": 1.0}}, {"max_steps": 1})
+    marked = [c.model_copy(update={"meta": c.meta.model_copy(update={"evidence_turns": {"contact_cause": [0]}})}) for c in _conversations()]
+    (tmp_path / "d.jsonl").write_text("".join(c.model_dump_json(exclude_none=True) + "\n" for c in marked))
+    train(cfg)
+    info = json.loads((tmp_path / "run" / "data_sources.json").read_text())
+    n_train = info["sources"][0]["train"]
+    assert info["augmented"] == {"customer_only_views": 0, "heads": ["contact_cause"], "request_views": n_train}
+    assert info["labelled_per_head"]["contact_cause"] == 2 * n_train and info["labelled_per_head"]["resolution"] == n_train

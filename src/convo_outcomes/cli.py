@@ -91,11 +91,14 @@ def data_synth(
     industries: Optional[str] = typer.Option(
         None, "--industries", help="Comma-separated industries to draw from (retail, telecom, travel_mobility, banking, utilities, subscription_software, food_and_drink, insurance, media_entertainment); 'all' for every one; default the first six."
     ),
+    wide_requests: Optional[float] = typer.Option(
+        None, "--wide-requests", help="Share of opening requests worded from a cross-industry lexicon ('purchase', 'sign up for', 'proof of ...'); default 0."
+    ),
 ) -> None:
     """Generate story-driven contact-center conversations with labels that follow from what happens."""
     from .synth import ALL_INDUSTRIES, SynthConfig, generate
 
-    overrides: dict = {k: v for k, v in {"long_share": long_share, "label_noise": label_noise}.items() if v is not None}
+    overrides: dict = {k: v for k, v in {"long_share": long_share, "label_noise": label_noise, "wide_requests": wide_requests}.items() if v is not None}
     if industries is not None:
         overrides["industries"] = ALL_INDUSTRIES if industries.strip() == "all" else tuple(x.strip() for x in industries.split(",") if x.strip())
     try:

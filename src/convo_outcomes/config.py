@@ -61,9 +61,12 @@ class SynthSource:
     seed: int = 1
     long_share: float | None = None
     industries: list[str] | None = None  # null: the generator's default six (synth.INDUSTRIES)
+    wide_requests: float | None = None  # null: the generator's default (0, no cross-industry request wording)
 
     def __post_init__(self) -> None:
         _check(0 <= self.n <= 2_000_000, "data.synth.n", "in [0, 2000000]", self.n)
+        _check(self.wide_requests is None or (isinstance(self.wide_requests, (int, float)) and not isinstance(self.wide_requests, bool)
+                                              and 0 <= self.wide_requests <= 1), "data.synth.wide_requests", "null or in [0, 1]", self.wide_requests)
         if self.industries is not None:
             from .synth import ALL_INDUSTRIES
 
@@ -84,10 +87,17 @@ class AugmentConfig:
     # in the default: with its label on views, a whole-source hold-out read customer-only calls as at risk
     # (MultiDoGO cancellation macro-F1 0.862 -> 0.727 at 211 steps; README, "Whole-source hold-out").
     heads: list[str] = field(default_factory=lambda: ["contact_cause"])
+    # Share of training conversations that mark which customer turns state the contact cause (generated ones do,
+    # in meta.evidence_turns) that also train as those turns alone, labelled for ``heads`` like the views above.
+    # Without them the only single-message records come from single-message sources (BANKING77), and a head
+    # learns their classes as what a short message means: with MultiDoGO held out, short purchase requests
+    # ("i want to purchase internet") read as product_or_policy_info.
+    request_only: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         _check(0 <= self.customer_only <= 1, "data.augment.customer_only", "in [0, 1]", self.customer_only)
+        _check(0 <= self.request_only <= 1, "data.augment.request_only", "in [0, 1]", self.request_only)
         _check(isinstance(self.heads, list) and bool(self.heads), "data.augment.heads", "a non-empty list of head names", self.heads)
 
 

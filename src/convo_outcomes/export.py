@@ -355,6 +355,16 @@ _LICENCES = {
 }
 
 
+def _host_note(host: Mapping[str, Any] | None) -> str:
+    """Where the figures were measured: int8 scores differ slightly between CPUs (see metrics.scoring_host)."""
+    if not host:
+        return ""
+    cpu = host.get("cpu_int8")
+    where = ("a CPU with int8 instructions " + ", ".join(cpu)) if cpu else ("a CPU without AVX2, VNNI or AMX" if cpu == [] else "a CPU of unknown flags")
+    return (f" Scored with onnxruntime {host.get('onnxruntime')} on {host.get('machine')}, {where}; int8 scores can differ "
+            "on a CPU with other int8 instructions (AVX2 alone sums through 16-bit lanes that can saturate).")
+
+
 def _f(v: Any) -> str:
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
@@ -609,7 +619,8 @@ def render_model_card(
     if synth_cfg.get("n"):
         inds = synth_cfg.get("industries")
         lines += ["", f"Generated corpus: {synth_cfg['n']} conversations, seed {synth_cfg.get('seed')}, industries: "
-                  + (", ".join(inds) if inds else "the generator's default six (retail, telecom, travel_mobility, banking, utilities, subscription_software)") + "."]
+                  + (", ".join(inds) if inds else "the generator's default six (retail, telecom, travel_mobility, banking, utilities, subscription_software)")
+                  + (f"; {synth_cfg['wide_requests']:.0%} of opening requests in cross-industry wording" if synth_cfg.get("wide_requests") else "") + "."]
     lab = training.get("labelled_per_head", {})
     if lab:
         lines += ["", "Training records carrying each head's label: " + ", ".join(f"{h} {n}" for h, n in lab.items()) + "."]
@@ -617,7 +628,9 @@ def render_model_card(
     if aug:
         lines.append(
             f"Of them, {aug['customer_only_views']} are customer-only views (a conversation's customer turns alone, "
-            f"`data.augment`), labelled for {', '.join(aug['heads'])} only."
+            f"`data.augment`)"
+            + (f" and {aug['request_views']} request views (only the customer turns that state the contact cause)" if aug.get("request_views") else "")
+            + f", labelled for {', '.join(aug['heads'])} only."
         )
     if cfg:
         lines += [
@@ -662,7 +675,8 @@ def render_model_card(
         lines += [
             "",
             "## Held-out metrics",
-            f"From `convo-outcomes evaluate` on records the model never trained on ({metrics.get('data', {}).get('split', 'all')} split).",
+            f"From `convo-outcomes evaluate` on records the model never trained on ({metrics.get('data', {}).get('split', 'all')} split)."
+            + _host_note(metrics.get("host")),
             "",
             "| head | source | n | accuracy | macro-F1 | AUC | " + ("ECE [95%]" if _has_ece_ci(metrics) else "ECE") + " |",
             "|---|---|---|---|---|---|---|",

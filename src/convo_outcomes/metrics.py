@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import platform
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -495,6 +496,35 @@ def model_logits(model_path: str | Path, conversations: Sequence[Any]) -> tuple[
     raise FileNotFoundError(f"{path}: neither an exported model folder (manifest.json) nor a training checkpoint (outcome_config.json)")
 
 
+INT8_CPU_FLAGS = ("avx2", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def scoring_host(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
+    """What an int8 model's scores depend on besides the model: onnxruntime's version and the CPU's int8 instructions.
+
+    onnxruntime picks int8 matmul kernels by CPU: on AVX2 without VNNI, u8 x s8 products are summed through
+    16-bit lanes, which can saturate, while VNNI and AMX sum exactly, so the same int8 model can label a few
+    records differently on another host (0.7.0: 2 of 164 STAR resolution records). ``cpu_int8`` is None
+    where no cpuinfo file exists (macOS, Windows).
+    """
+    try:
+        import onnxruntime
+
+        ort_version: str | None = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
+    try:
+        flags = set()
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+        cpu_int8: list[str] | None = [f for f in INT8_CPU_FLAGS if f in flags]
+    except OSError:
+        cpu_int8 = None
+    return {"onnxruntime": ort_version, "machine": platform.machine(), "cpu_int8": cpu_int8}
+
+
 def _split_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     data = (config.get("training") or {}).get("config", {}).get("data", {})
     return {"seed": data.get("split_seed", 0), "validation": data.get("validation", 0.1), "test": data.get("test", 0.1)}
@@ -553,6 +583,7 @@ def evaluate_model(
     if predictions is not None:
         report["evidence"] = evidence_hits(spec, convs, predictions)
     report["model"] = {"path": str(model), "name": config.get("name"), "version": config.get("version"), "temperatures": temps}
+    report["host"] = scoring_host()
     report["data"] = {
         "paths": [str(d) for d in data],
         "split": split or "all",

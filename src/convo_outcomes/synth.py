@@ -104,6 +104,7 @@ class SynthConfig:
     long_min_tokens: int = 3000
     long_max_tokens: int = 5000
     industries: tuple[str, ...] = INDUSTRIES  # which of ALL_INDUSTRIES to draw from, at their relative weights
+    wide_requests: float = 0.0  # share of opening requests worded from the cross-industry lexicon (0: corpus unchanged)
 
     def __post_init__(self) -> None:
         if isinstance(self.industries, str) or not isinstance(self.industries, (list, tuple)):
@@ -124,6 +125,7 @@ class SynthConfig:
             "repeat_share",
             "prior_outside_share",
             "end_evidence_share",
+            "wide_requests",
         ):
             _check_range(name, getattr(self, name), 0.0, 1.0)
         _check_range("label_noise", self.label_noise, 0.0, 0.5)
@@ -1971,6 +1973,80 @@ for _key, _by_industry in {**_EXTRA_STORIES, **_EXTRA_SUB_STORIES}.items():
     _C[_key]["story"].update(_by_industry)
 assert set(_IND) == set(ALL_INDUSTRIES) and {k for k, _ in _INDUSTRY_WEIGHTS} == set(ALL_INDUSTRIES)
 
+# Cross-industry wording of the opening request (``SynthConfig.wide_requests``): the plain verbs people use in
+# any industry ("purchase", "sign up for", "need a new ...", "proof of ...") around the industry's own nouns,
+# so that what decides the cause is the act asked for, not a noun the generator happens to tie to one cause.
+# Only main packs (not subkinds such as order_change:cancel); cancellation is left out so churn keeps its own
+# wording.
+_WIDE_REQUESTS: dict[str, list[str]] = {
+    "new_purchase_or_booking": [
+        "I want to purchase <new_thing>", "I need to purchase <new_thing>", "I want to buy <new_thing>",
+        "I need <new_thing>", "I want a new service with you, <new_thing>", "can I get <new_thing>",
+        "I'd like to sign up for <new_thing>", "how do I sign up for <new_thing>", "I want to start a new service",
+        "please set me up with <new_thing>", "I'd like to place an order for <new_thing>",
+        "I'm a new customer and I want <new_thing>", "I want to open a new account and get <new_thing>",
+        "I'd like to reserve <new_thing>", "I want to take out <new_thing>", "I need a new connection at my new address",
+        "I'd like to add <new_thing> to my account", "can you help me get <new_thing>",
+    ],
+    "product_or_policy_info": [
+        "what does <new_thing> include", "can you tell me more about <new_thing> before I decide",
+        "is <new_thing> available where I live", "what are the terms for <new_thing>", "<qa_q>",
+        "I have a question about <new_thing>, how does it work", "what's your policy on <item>",
+    ],
+    "account_inquiry": [
+        "I need proof of my {account|policy|plan} for {my landlord|my employer|the bank}",
+        "can you send me a copy of my {contract|policy documents|statement|agreement}",
+        "I need a letter confirming {my account|my cover|my details}", "what's on my account at the moment",
+        "can you confirm {when my plan renews|what plan I'm on|my account number}", "<qa_q>",
+    ],
+    "order_status": [
+        "I want to check the status of my <order_noun>", "what's happening with my <order_noun>",
+        "can you track my <order_noun> for me", "any update on my <order_noun>", "has my <order_noun> been processed yet",
+    ],
+    "order_change": [
+        "I need to change my <order_noun>", "can I add something to my <order_noun>",
+        "I want to swap <item> on my <order_noun> for something else", "can you update the address on my <order_noun>",
+    ],
+    "reservation_change": [
+        "I need to change <booking>", "can I move <booking> to another day", "I want to change my {seat|appointment|reservation|slot}",
+        "can you reschedule <booking> for me",
+    ],
+    "refund": [
+        "I want my money back for <item>", "I'd like a refund please", "can I get a refund on <item>",
+        "I'm owed <amount> and want it refunded",
+    ],
+    "billing_error": [
+        "there's a wrong charge on my {bill|statement|account}", "I've been charged twice", "my bill is wrong, it says <amount>",
+        "you've overcharged me by <amount>",
+    ],
+    "payment_issue": [
+        "my payment didn't go through", "I can't pay my bill online", "my card keeps getting declined when I pay you",
+        "I tried to pay <amount> and it failed",
+    ],
+    "account_update": [
+        "I need to update my {address|phone number|email address|details}", "I've moved and need to change my address",
+        "can you change the name on my account", "I want to update my contact details",
+    ],
+    "account_access": [
+        "I can't log in", "I'm locked out of my account", "I forgot my password and can't get in",
+        "my login isn't working", "I can't get into the app",
+    ],
+    "technical_fault": [
+        "<fault>", "my {device|phone|service|app|connection} isn't working", "something's broken, <fault>",
+        "it stopped working, <fault>", "I need help fixing a problem, <fault>",
+    ],
+    "card_service": [
+        "I lost my card", "I need a replacement card", "my card is damaged", "<card> has stopped working",
+    ],
+    "fraud_security": [
+        "there's a charge I don't recognise", "I think my account's been hacked", "someone's used my details without permission",
+    ],
+    "pricing_promo": [
+        "is there a discount on <new_thing>", "do you have any offers at the moment", "can I get a better price on my plan",
+    ],
+}
+assert set(_WIDE_REQUESTS) <= set(CAUSES) and "cancellation" not in _WIDE_REQUESTS
+
 _INFO_CAUSES = ("account_inquiry", "product_or_policy_info")
 # causes that plausibly make a 30-minute call
 _LONG_CAUSES = ("technical_fault", "billing_error", "fraud_security", "account_access", "refund", "payment_issue",
@@ -2588,7 +2664,7 @@ def _customer(rng: Random, seen: dict[str, int]) -> dict[str, str]:
     }
 
 
-def _make_slots(rng: Random, story: dict[str, Any], cust: dict[str, str], fixed: dict[str, str] | None) -> dict[str, Any]:
+def _make_slots(rng: Random, story: dict[str, Any], cust: dict[str, str], fixed: dict[str, str] | None, wide: float = 0.0) -> dict[str, Any]:
     """Slot values for one conversation; ``fixed`` carries the facts a repeat contact shares with its earlier one."""
     ind = _IND[story["industry"]]
     lex = dict(ind)
@@ -2684,6 +2760,9 @@ def _make_slots(rng: Random, story: dict[str, Any], cust: dict[str, str], fixed:
     pk = _pack(story["cause"], story["sub"])
     st = pk["story"]
     s["story"] = _expand(_pick(rng, st.get(story["industry"], st["_"]) if rng.random() < 0.8 else st["_"]), rng, s, cap=False)
+    # drawn only when asked for, so a corpus without wide requests keeps its bytes
+    if wide and pk is _C[story["cause"]] and story["cause"] in _WIDE_REQUESTS and rng.random() < wide:
+        s["story"] = _expand(_pick(rng, _WIDE_REQUESTS[story["cause"]]), rng, s, cap=False)
     s["summary"] = list(_pool(story["cause"], story["sub"], "summary"))
     return s
 
@@ -4111,7 +4190,7 @@ class _Generator:
                 story["_when"] = _when_phrases(gap_h, prev["started"])
         story["_started"] = started
         fixed = {k: prev["slots"][k] for k in _SHARED_SLOTS} if prev else None
-        slots = _make_slots(r, story, cust, fixed)
+        slots = _make_slots(r, story, cust, fixed, self.cfg.wide_requests)
         w = _Writer(story, slots, r)
         if channel == "email":
             w.email()

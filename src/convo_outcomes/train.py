@@ -71,6 +71,9 @@ def synth_path(cfg: TrainConfig, cache_dir: Path) -> Path | None:
     if s.industries is not None:
         extra["industries"] = tuple(s.industries)
         tag += "-" + "+".join(sorted(s.industries))
+    if s.wide_requests:
+        extra["wide_requests"] = float(s.wide_requests)
+        tag += f"-wide{float(s.wide_requests)}"
     path = cache_dir / f"synth-n{s.n}-seed{s.seed}{tag}.jsonl"
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +116,22 @@ def load_splits(cfg: TrainConfig, cache_dir: Path) -> Splits:
 
 
 VIEW_SUFFIX = "~customer-only"
+REQUEST_SUFFIX = "~request"
+VIEW_SUFFIXES = (VIEW_SUFFIX, REQUEST_SUFFIX)
+
+
+def view_parent(view_id: str) -> str:
+    """The id of the conversation a view was made from."""
+    for suffix in VIEW_SUFFIXES:
+        if view_id.endswith(suffix):
+            return view_id[: -len(suffix)]
+    return view_id
+
+
+def _picked(seed: int, kind: str, conv_id: str, share: float) -> bool:
+    """A stable pick by a hash of the id, so it does not depend on the order of the data or on resume."""
+    salt = f"{seed}:{conv_id}" if kind == "customer-only" else f"{seed}:{kind}:{conv_id}"
+    return hashlib.sha256(salt.encode()).digest()[0] / 256 < share
 
 
 def customer_only_views(convs: Sequence[Conversation], share: float, seed: int) -> list[Conversation]:
@@ -127,7 +146,7 @@ def customer_only_views(convs: Sequence[Conversation], share: float, seed: int) 
     if share <= 0:
         return out
     for conv in convs:
-        if hashlib.sha256(f"{seed}:{conv.id}".encode()).digest()[0] / 256 >= share:
+        if not _picked(seed, "customer-only", conv.id, share):
             continue
         kept = [t for t in conv.turns if t.speaker == "customer"]
         if len(kept) == len(conv.turns) or not any(not t.blank for t in kept):
@@ -136,14 +155,36 @@ def customer_only_views(convs: Sequence[Conversation], share: float, seed: int) 
     return out
 
 
+def request_views(convs: Sequence[Conversation], share: float, seed: int, head: str = "contact_cause") -> list[Conversation]:
+    """The customer turns that state the contact cause, alone, for a stable ``share`` of the conversations that mark them.
+
+    Read from ``meta.evidence_turns[head]`` (turn indices; the generator writes them). A conversation that is
+    already just those turns adds nothing and gets no view.
+    """
+    out: list[Conversation] = []
+    if share <= 0:
+        return out
+    for conv in convs:
+        evidence = getattr(conv.meta, "evidence_turns", None)
+        marked = evidence.get(head) if isinstance(evidence, dict) else None
+        if not marked or not _picked(seed, "request", conv.id, share):
+            continue
+        kept = [conv.turns[i] for i in sorted(set(marked)) if isinstance(i, int) and 0 <= i < len(conv.turns)
+                and conv.turns[i].speaker == "customer" and not conv.turns[i].blank]
+        if not kept or len(kept) == len(conv.turns):
+            continue
+        out.append(conv.model_copy(update={"id": conv.id + REQUEST_SUFFIX, "turns": kept}))
+    return out
+
+
 def mask_views(examples: Sequence[Example], spec: LabelSpec, heads: Sequence[str]) -> None:
-    """On customer-only views keep only the labels of ``heads``; their turn indices moved, so no evidence."""
+    """On views keep only the labels of ``heads``; their turn indices moved, so no evidence."""
     unknown = [h for h in heads if h not in spec.head_names]
     if unknown:
         raise TrainError(f"data.augment.heads: {unknown} are not heads of the label spec; heads: {list(spec.head_names)}")
     drop = [j for j, h in enumerate(spec.head_names) if h not in heads]
     for e in examples:
-        if e.id.endswith(VIEW_SUFFIX):
+        if e.id.endswith(VIEW_SUFFIXES):
             e.targets[drop] = -1
             e.evidence = {}
 
@@ -404,15 +445,17 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
         train_windower = Windower(windower.tokenizer, dataclasses.replace(cfg.window, max_windows=cfg.optim.train_max_windows))
     aug = cfg.data.augment
     views = customer_only_views(splits.train, aug.customer_only, aug.seed)
-    for v in views:
-        splits.origin[v.id] = splits.origin[v.id[: -len(VIEW_SUFFIX)]]
-    train_ex = make_examples(splits.train + views, spec, train_windower, splits.origin)
-    views_kept = 0
-    if aug.customer_only:  # the heads are checked only when views are asked for: a spec may lack the defaults
+    requests = request_views(splits.train, aug.request_only, aug.seed)
+    for v in views + requests:
+        splits.origin[v.id] = splits.origin[view_parent(v.id)]
+    train_ex = make_examples(splits.train + views + requests, spec, train_windower, splits.origin)
+    kept = {VIEW_SUFFIX: 0, REQUEST_SUFFIX: 0}
+    if aug.customer_only or aug.request_only:  # the heads are checked only when views are asked for: a spec may lack the defaults
         mask_views(train_ex, spec, aug.heads)
-        views_kept = sum(e.id.endswith(VIEW_SUFFIX) and bool((e.targets >= 0).any()) for e in train_ex)
-        train_ex = [e for e in train_ex if not e.id.endswith(VIEW_SUFFIX) or (e.targets >= 0).any()]
-        logger.info("customer-only views: %d of %d training conversations (%d carry a label of %s)", len(views), len(splits.train), views_kept, aug.heads)
+        kept = {sfx: sum(e.id.endswith(sfx) and bool((e.targets >= 0).any()) for e in train_ex) for sfx in kept}
+        train_ex = [e for e in train_ex if not e.id.endswith(VIEW_SUFFIXES) or (e.targets >= 0).any()]
+        logger.info("customer-only views: %d, request views: %d, of %d training conversations (%d and %d carry a label of %s)",
+                    len(views), len(requests), len(splits.train), kept[VIEW_SUFFIX], kept[REQUEST_SUFFIX], aug.heads)
     val_ex = make_examples(splits.validation, spec, windower, splits.origin)
     labelled = {h: int(sum(e.targets[j] >= 0 for e in train_ex)) for j, h in enumerate(spec.head_names)}
     logger.info("training records %d, validation %d; labelled per head %s", len(train_ex), len(val_ex), labelled)
@@ -420,7 +463,11 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
         raise TrainError(f"no training record carries a label for any head; label fields read: {spec.label_fields()}")
     priors = class_prior_shifts(spec, train_ex, cfg.optim.class_priors, frozen)  # checked before any training
     data_hash = _data_hash(splits.sources)
-    augmented = {"customer_only_views": views_kept, "heads": list(aug.heads)} if aug.customer_only else None
+    augmented = None
+    if aug.customer_only or aug.request_only:
+        augmented = {"customer_only_views": kept[VIEW_SUFFIX], "heads": list(aug.heads)}
+        if aug.request_only:
+            augmented["request_views"] = kept[REQUEST_SUFFIX]
     (out / "data_sources.json").write_text(
         json.dumps({"sources": splits.sources, "labelled_per_head": labelled, "data_hash": data_hash, "augmented": augmented}, indent=2)
     )
