@@ -339,7 +339,9 @@ def test_state_cache_from_the_exported_int8_graph_gives_the_runtimes_states(tiny
     assert exact < 1e-4 < torch_gap / 10, (exact, torch_gap)
     np.testing.assert_allclose(window_sums(states), runtime, atol=1e-3 * float(np.abs(runtime).max()), rtol=0)
     batched = enc.run(ids.numpy(), mask.numpy())["state_sum"]  # windows sharing one call: other scales
-    assert float(np.abs(batched - runtime).max()) > 1e-3 * float(np.abs(runtime).max())
+    # how far depends on the CPU's int8 kernels (about 1e-2 of the range on AVX2 alone, about 1.5e-4 with
+    # VNNI), so the check is against the per-window path's own tolerance, not a share of the range
+    assert float(np.abs(batched - runtime).max()) > 10 * 1e-4, float(np.abs(batched - runtime).max())
     assert cache.misses == len(ids) and torch.equal(cache.encode(model, ids, mask), states) and cache.hits == len(ids)
     with pytest.raises(ValueError, match="not a convo-outcomes encoder graph"):
         StateCache(1 << 20, onnx_encoder=tiny_model / "heads.onnx")

@@ -502,9 +502,9 @@ INT8_CPU_FLAGS = ("avx2", "avx512_vnni", "avx_vnni", "amx_int8")
 def scoring_host(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
     """What an int8 model's scores depend on besides the model: onnxruntime's version and the CPU's int8 instructions.
 
-    onnxruntime picks int8 matmul kernels by CPU: on AVX2 without VNNI, u8 x s8 products are summed through
-    16-bit lanes, which can saturate, while VNNI and AMX sum exactly, so the same int8 model can label a few
-    records differently on another host (0.7.0: 2 of 164 STAR resolution records). ``cpu_int8`` is None
+    onnxruntime picks int8 matmul kernels by CPU, and the same int8 model labels a few records differently on
+    another host (0.7.0, AVX2 alone vs AVX-512 VNNI: 2 of 164 STAR resolution records); the likely cause is that
+    AVX2 without VNNI sums u8 x s8 products through 16-bit lanes that can saturate, while VNNI and AMX sum exactly. ``cpu_int8`` is None
     where no cpuinfo file exists (macOS, Windows).
     """
     try:
