@@ -25,8 +25,9 @@ HEADS = ("resolution", "churn_risk", "repeat_contact", "contact_cause", "effort"
 PLOTS = ("plot-pareto", "plot-weekly", "plot-revenue", "plot-effort")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("screenshot_report", ROOT / "scripts" / "screenshot_report.py")
+def load_script(name: str):
+    """A module from scripts/ (not a package), loaded by path."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(mod)
@@ -104,7 +105,7 @@ def test_the_three_scores_formats_give_the_same_tables(scored: dict[str, Path]) 
 
 
 def test_chromium_renders_the_plots(cli_report: tuple[subprocess.CompletedProcess, Path], tmp_path: Path) -> None:
-    shot = _load_script()
+    shot = load_script("screenshot_report")
     chromium = shot.find_chromium()
     if chromium is None:
         pytest.skip("headless Chromium not installed (/usr/bin/chromium); scripts/screenshot_report.py --install installs it")
