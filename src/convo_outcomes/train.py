@@ -805,8 +805,10 @@ class Frozen:
 
 def _freeze(model: OutcomeModel, cfg: TrainConfig, warm_report: Any) -> Frozen:
     o = cfg.optim
-    if (o.freeze_encoder or o.train_heads or o.train_only_new) and warm_report is None:
-        raise TrainError("optim.freeze_encoder / optim.train_heads / optim.train_only_new need model.init_from (nothing to keep otherwise)")
+    # a frozen base encoder is allowed (heads on its states: a probe, and the first stage of LP-FT);
+    # heads and rows can only be kept when there is a model to keep them from
+    if (o.train_heads or o.train_only_new) and warm_report is None:
+        raise TrainError("optim.train_heads / optim.train_only_new need model.init_from (nothing to keep otherwise)")
     unknown = [h for h in o.train_heads or [] if h not in model.head_names]
     if unknown:
         raise TrainError(f"optim.train_heads: {unknown} are not heads of the label spec; heads: {model.head_names}")
