@@ -4,8 +4,9 @@
 # the whole model from those heads with the hold-out's usual 211 steps, scored on MultiDoGO by
 # training/recipes/holdout.sh. The idea (Kumar et al., ICLR 2022, "Fine-tuning can distort pretrained
 # features"): fresh heads send large gradients into the encoder early on; trained heads do not.
-# Needs ../shared/data. About 40 min on 2 CPU cores (about 25 for the heads, 14 for the whole model).
-# SEED picks the seed (the README's runs: 14 and 15); RUN the output folder prefix.
+# Needs ../shared/data and up to 12 GB of memory for the kept states. About 30 to 40 min on 2 CPU cores
+# (14 to 25 for the heads, 11 to 14 for the whole model, 3 to score). SEED picks the seed (the README's
+# seed 13 ran this recipe; 14 and 15 the same steps by hand); RUN the output folder prefix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SEED=${SEED:-14}
