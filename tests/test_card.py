@@ -285,3 +285,15 @@ def test_card_names_the_generated_corpus_industries(configs) -> None:
     assert "subscription_software); 50% of opening requests in cross-industry wording." in render_model_card(child, CHILD_METRICS, None)
     child["training"]["config"]["data"]["synth"] = {"n": 0, "seed": 4}
     assert "Generated corpus" not in render_model_card(child, CHILD_METRICS, None)
+
+
+def test_card_cautions_when_parent_and_child_were_scored_on_different_hosts(configs) -> None:
+    parent, child = configs
+    vnni = {"onnxruntime": "1.32.0", "machine": "x86_64", "cpu_int8": ["avx2", "avx512_vnni"]}
+    avx2 = dict(vnni, cpu_int8=["avx2"])
+    same = render_model_card(child, dict(CHILD_METRICS, host=vnni), None, parent, dict(PARENT_METRICS, host=vnni))
+    assert "host" not in same.split("**Held-out metrics**")[1].split("|")[0]
+    other = render_model_card(child, dict(CHILD_METRICS, host=vnni), None, parent, dict(PARENT_METRICS, host=avx2))
+    assert "Caution: the parent's host (int8 CPU flags ['avx2']" in other
+    unknown = render_model_card(child, dict(CHILD_METRICS, host=vnni), None, parent, PARENT_METRICS)
+    assert "Caution: the parent's host (not recorded in its report)" in unknown

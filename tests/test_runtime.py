@@ -20,14 +20,19 @@ CONVS = [
 ]
 
 
-def test_runtime_never_imports_torch(tiny_model: Path) -> None:
+def assert_scores_without(folder: Path, modules: tuple[str, ...]) -> None:
+    """Load and score ``folder`` in a fresh interpreter; fail if any of ``modules`` got imported."""
     code = (
         "import sys; from convo_outcomes.runtime import Scorer; "
-        f"s = Scorer.load({str(tiny_model)!r}); s.score([{{'id': 'x', 'turns': [{{'speaker': 'customer', 'text': 'hello'}}]}}]); "
-        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+        f"s = Scorer.load({str(folder)!r}); s.score([{{'id': 'x', 'turns': [{{'speaker': 'customer', 'text': 'refund please'}}]}}]); "
+        f"bad = [m for m in {modules!r} if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_runtime_never_imports_torch(tiny_model: Path) -> None:
+    assert_scores_without(tiny_model, ("torch", "transformers"))
 
 
 def test_scores_are_distributions_with_valid_evidence(tiny_model: Path) -> None:

@@ -281,6 +281,37 @@ def export_cmd(
     typer.echo(f"exported to {result.output}: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(result.files.items())))
 
 
+@app.command("blend")
+def blend_cmd(
+    model: Path = typer.Option(..., "--model", help="Exported model folder to blend (not itself blended)."),
+    data: List[Path] = typer.Option(..., "--data", help="The model's training files: the prior fits on their train split, the weights are chosen on their validation split."),
+    output: Path = typer.Option(..., "--output", help="New model folder to write (must not exist)."),
+    version: Optional[str] = typer.Option(None, "--version", help="Version recorded in config.json (default: the model's)."),
+    max_features: int = typer.Option(50_000, "--max-features", help="Vocabulary size of the TF-IDF prior (the most frequent 1-2 grams)."),
+    head: List[str] = typer.Option([], "--head", help="Heads that may be blended (default: all)."),
+    min_long_calls: int = typer.Option(50, "--min-long-calls", help="Validation calls over 2,000 tokens decided at the end needed to blend a head (the long-call guard); 0 turns the guard off, for data without long calls."),
+    guard_data: List[Path] = typer.Option([], "--guard-data", help="More labelled calls for the long-call guard only (whole files, none in the training split), e.g. generated long calls from an unused seed."),
+) -> None:
+    """Blend the model's heads with a lexical prior (TF-IDF + logistic regression, numpy at run time)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .lexical import BlendError, fit_blend
+
+    try:
+        result = fit_blend(model, data, output, version=version, max_features=max_features, heads=head or None, min_long_calls=min_long_calls,
+                            guard_data=guard_data)
+    except (BlendError, FileNotFoundError) as e:
+        _fail(str(e))
+    for h, entry in result.validation.items():
+        curve = entry.get("mean_source_macro_f1")
+        at = curve[entry["grid"].index(entry["weight"])] if curve else None
+        gain = f"validation mean macro-F1 {curve[0]:.4f} -> {at:.4f}" if curve else entry.get("why", "")
+        typer.echo(f"{h}: weight {entry['weight']:.1f}" + (f", temperature {entry['temperature']:.3f}" if "temperature" in entry else "") + f"; {gain}")
+    typer.echo(f"wrote {result.output} ({result.features} features, fitted on {result.train_n} records, "
+               f"weights chosen on {result.validation_n}, {result.minutes:.1f} min)")
+
+
 @app.command("card")
 def card_cmd(
     model: Path = typer.Argument(..., help="Exported model folder."),

@@ -466,6 +466,8 @@ def changes_since_parent(
         "training_config": training,
         "metrics": rows,
         "same_data": bool(metrics and parent_metrics) and data_of(metrics) == data_of(parent_metrics),
+        "hosts": [(parent_metrics or {}).get("host"), (metrics or {}).get("host")],
+        "lexical": [bool(parent_config.get("lexical")), bool(config.get("lexical"))],
     }
 
 
@@ -505,12 +507,21 @@ def _changes_lines(ch: dict[str, Any], have_metrics: bool) -> list[str]:
         lines += [f"| `{r['key']}` | {_short(r['old'])} | {_short(r['new'])} |" for r in ch["training_config"]]
     else:
         lines.append("- no change")
+    if ch.get("lexical") and ch["lexical"][0] != ch["lexical"][1]:
+        lines += ["", "**Lexical blend.** " + ("added: the same encoder and heads, mixed with a lexical prior (see Lexical blend)." if ch["lexical"][1]
+                                              else "removed: this model is the encoder and heads alone.")]
     lines += ["", "**Held-out metrics** (this model - parent)."]
     if not ch["metrics"]:
         lines.append("- not compared: " + ("the parent folder has no metrics.json" if have_metrics else "this model has no metrics yet"))
         return lines
     if not ch["same_data"]:
         lines.append("Caution: the two reports were computed on different data (files, split or n), so deltas compare different records.")
+    old_host, new_host = ch.get("hosts") or (None, None)
+    if new_host and old_host != new_host:
+        where = (f"int8 CPU flags {old_host.get('cpu_int8')}, onnxruntime {old_host.get('onnxruntime')}" if old_host
+                 else "not recorded in its report")
+        lines.append(f"Caution: the parent's host ({where}) is not this model's (int8 CPU flags {new_host.get('cpu_int8')}, "
+                     f"onnxruntime {new_host.get('onnxruntime')}); int8 scores shift slightly with the CPU, so small deltas may be the host.")
     lines += ["", "| head | source | n | parent macro-F1 | macro-F1 | Δ macro-F1 | parent acc | acc | Δ acc |", "|---|---|---|---|---|---|---|---|---|"]
     for r in ch["metrics"]:
         lines.append(
@@ -557,6 +568,35 @@ def _lineage_lines(config: dict[str, Any], compared: bool) -> list[str]:
     return lines
 
 
+def _blend_lines(lex: dict[str, Any] | None) -> list[str]:
+    if not lex:
+        return []
+    lines = [
+        "",
+        "## Lexical blend (`convo-outcomes blend`)",
+        f"Some heads are mixed with a word 1-2 gram TF-IDF + logistic regression prior ({lex.get('features')} features, fitted on the",
+        f"{lex.get('fitted_on_records')} training-split records of the model's own training files; `lexical.json`, `lexical.npz`):",
+        "(1 - w) x log softmax(logits / T) + w x log p_lexical, then a temperature of its own. Weights were chosen on the validation",
+        "split (mean macro-F1 over sources), among the weights that keep at least as many long calls decided at the end right",
+        "(over 2,000 tokens, deciding turns in the last 10%) as the encoder alone (with fewer such validation calls than",
+        f"{lex.get('min_long_calls', 50)}, a head is not blended); a head with weight 0 is the encoder's alone.",
+        "Evidence turns come from the encoder's attention only.",
+        "",
+        "| head | weight | blend T | validation mean macro-F1, w = 0 | at the weight | long calls right, w = 0 / at the weight | ECE before | ECE after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for h, v in lex.get("validation", {}).items():
+        curve, grid, right = v.get("mean_source_macro_f1") or [], v.get("grid") or [], v.get("long_end_right")
+        at = grid.index(v["weight"]) if v.get("weight") in grid else None
+        chosen = curve[at] if curve and at is not None else None
+        long_cell = f"{right[grid.index(0.0)]} / {right[at]}" if right and at is not None and 0.0 in grid else "-"
+        lines.append(
+            f"| {h} | {_f(v.get('weight'))} | {_f(v.get('temperature'))} | {_f(curve[0] if curve else None)} | "
+            f"{_f(chosen)} | {long_cell} | {_f(v.get('ece_before'))} | {_f(v.get('ece_after'))} |"
+        )
+    return lines
+
+
 def render_model_card(
     config: dict[str, Any],
     metrics: dict[str, Any] | None,
@@ -587,7 +627,7 @@ def render_model_card(
         "low-confidence outputs should abstain, and the churn head is a proxy (see Limitations).",
         "",
         "## Heads",
-        "| head | type | classes | temperature |",
+        "| head | type | classes | temperature (the head's own) |",
         "|---|---|---|---|",
     ]
     for h, spec in config["label_spec"]["heads"].items():
@@ -671,6 +711,7 @@ def render_model_card(
         if kept:
             # A head frozen in a warm start keeps its parent's temperature; its before/after lives in the parent's card.
             lines += ["", "Not refitted (frozen in this run, temperature inherited from the parent): " + ", ".join(f"`{h}`" for h in kept) + "."]
+    lines += _blend_lines(config.get("lexical"))
     if metrics:
         lines += [
             "",

@@ -20,7 +20,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .labels import LabelSpec
-from .render import RENDER_VERSION, EncodedConversation, Windower, WindowConfig, pad_windows, window_key
+from .lexical import LEXICAL_JSON, LexicalPrior
+from .render import RENDER_VERSION, EncodedConversation, Windower, WindowConfig, pad_windows, render_text, window_key
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +214,10 @@ class Scorer:
     # function of its text alone; batch_windows=True shares calls (larger matmuls, which may pay on
     # other hosts; on 2 AVX2 cores it was not faster) and gives that up.
     batch_windows: bool = False
+    # A blended model (``convo-outcomes blend``) mixes some heads with a lexical prior; ``temperatures``
+    # are then the blend's for those heads and ``neural_temperatures`` the heads' own.
+    lexical: LexicalPrior | None = None
+    neural_temperatures: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -240,8 +245,16 @@ class Scorer:
             windower = Windower.from_file(folder / "tokenizer.json", WindowConfig(**config["window"]))
             encoder = OnnxEncoder(folder / encoder_file, threads)
             heads = _session(folder / "heads.onnx", 1)
+            lexical = LexicalPrior.load(folder) if (folder / LEXICAL_JSON).exists() else None
         except Exception as e:  # onnxruntime raises its own types; name the folder
             raise ModelLoadError(f"{folder}: could not load: {e}") from e
+        neural = {h: float(t) for h, t in config["temperatures"].items()}
+        temps = dict(neural)
+        if lexical is not None:
+            missing = sorted(set(lexical.heads) - set(spec.head_names))
+            if missing:
+                raise ModelLoadError(f"{folder}: {LEXICAL_JSON} blends heads {missing} that the label spec lacks ({spec.head_names})")
+            temps.update({h: lh.temperature for h, lh in lexical.heads.items()})
         return cls(
             folder=folder,
             config=config,
@@ -249,11 +262,13 @@ class Scorer:
             windower=windower,
             encoder=encoder,
             heads_session=heads,
-            temperatures={h: float(t) for h, t in config["temperatures"].items()},
+            temperatures=temps,
             max_tokens=max_tokens,
             cache=WindowCache(cache_bytes) if cache_bytes else None,
             thresholds=dict(config.get("thresholds", {})),
             batch_windows=batch_windows,
+            lexical=lexical,
+            neural_temperatures=neural,
         )
 
     @property
@@ -340,11 +355,17 @@ class Scorer:
         return {h: o for h, o in zip(self.head_names, outs)}, per_conv
 
     def logits(self, conversations: Sequence[Any]) -> dict[str, np.ndarray]:
-        """Raw (uncalibrated) logits per head; what the parity check and evaluation compare."""
+        """Uncalibrated logits per head (softmax at ``temperatures`` gives the probabilities); what the
+        parity check and evaluation compare. A blended head's are its mix with the lexical prior."""
         if not conversations:
             return {h: np.zeros((0, self.spec[h].num_classes), np.float32) for h in self.head_names}
         encoded = self.windower.encode_many([_turns_of(c) for c in conversations])
-        return self._forward(encoded)[0]
+        return self._blend(self._forward(encoded)[0], conversations)
+
+    def _blend(self, logits: dict[str, np.ndarray], conversations: Sequence[Any]) -> dict[str, np.ndarray]:
+        if self.lexical is None or not self.lexical.heads:
+            return logits
+        return self.lexical.blend(logits, self.neural_temperatures, [render_text(_turns_of(c)) for c in conversations])
 
     # ------------------------------------------------------------------------------- scoring
 
@@ -390,6 +411,7 @@ class Scorer:
             return [], {h: np.zeros((0, self.spec[h].num_classes), np.float32) for h in self.head_names}
         encoded = self.windower.encode_many([_turns_of(c) for c in conversations])
         logits, per_conv = self._forward(encoded)
+        logits = self._blend(logits, conversations)
         probs = self.probabilities(logits)
         version = self.version
         out = []

@@ -1,5 +1,5 @@
 # Sourced by the recipes (default.sh, default_heads.sh, default_encoder.sh, default_refit.sh, default_mass.sh,
-# default_tune.sh, default_cause.sh, default_views.sh, default_industries.sh, default_wide.sh, default_wide_tune.sh, realtime.sh, realtime_refit.sh, holdout.sh, holdout_lpft.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
+# default_tune.sh, default_cause.sh, default_views.sh, default_industries.sh, default_wide.sh, default_wide_tune.sh, default_blend.sh, realtime.sh, realtime_refit.sh, realtime_blend.sh, holdout.sh, holdout_lpft.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
 # SHARED (the public data, ../shared/data unless given) and PUBLIC (array of its JSONL files).
 export HF_HUB_OFFLINE=1
 BIN=${BIN:-.venv/bin}
@@ -81,4 +81,24 @@ rebuild_from_parent() {
   parent_from_git "$3"
   train_from_parent "$4"
   publish_model "${MODEL:-$5}" "${VERSION:-$6}" "$7"
+}
+
+# publish_blend MODEL VERSION SYNTH_ARGS...: `convo-outcomes blend` of $PARENT with the public files and its
+# generated training file (regenerated into $RUN with SYNTH_ARGS, the parent's data.synth), published to
+# MODEL as VERSION, evaluated on held-out data with the baselines and carded with the changes since $PARENT.
+# GUARD=FILE adds --guard-data FILE (more long calls for the long-call guard).
+publish_blend() {
+  local model=$1 version=$2; shift 2
+  mkdir -p "$RUN"
+  SYNTH_TRAIN=$RUN/synth-train.jsonl
+  [ -f "$SYNTH_TRAIN" ] || $BIN/convo-outcomes data synth "$@" --out "$SYNTH_TRAIN"
+  local data=() f
+  for f in "${PUBLIC[@]}" "$SYNTH_TRAIN"; do data+=(--data "$f"); done
+  rm -rf "$RUN/blended"
+  $BIN/convo-outcomes blend --model "$PARENT" "${data[@]}" ${GUARD:+--guard-data "$GUARD"} --output "$RUN/blended" --version "$version"
+  rm -rf "$model" && cp -r "$RUN/blended" "$model"
+  MODEL=$model
+  heldout_sets
+  CARD_ARGS=(--parent "$PARENT")
+  source training/recipes/evaluate_default.sh
 }
