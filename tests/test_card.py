@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from convo_outcomes.cli import app
-from convo_outcomes.export import _flatten, changes_since_parent, render_model_card, write_card
+from convo_outcomes.config import flatten
+from convo_outcomes.export import changes_since_parent, render_model_card, write_card
 from convo_outcomes.labels import LabelSpec
 from convo_outcomes.metrics import evaluate_model, evaluate_outputs, head_metrics, segment_metrics
 from convo_outcomes.runtime import verify_manifest
@@ -154,9 +155,9 @@ def test_changes_since_parent_structure(configs) -> None:
 def test_config_diff_names_the_field_inside_a_list_of_sources() -> None:
     old = {"data": {"sources": [{"path": "star.jsonl", "weight": 1.0}, {"path": "b.jsonl", "weight": 1.0}]}, "model": {"pooling": ["attention"]}}
     new = {"data": {"sources": [{"path": "star.jsonl", "weight": 3.0}, {"path": "b.jsonl", "weight": 1.0}]}, "model": {"pooling": ["attention", "end"]}}
-    a, b = _flatten(old), _flatten(new)
+    a, b = flatten(old), flatten(new)
     assert {k for k in a if a[k] != b.get(k)} == {"data.sources[0].weight", "model.pooling"}
-    assert _flatten({"data": {"sources": []}}) == {"data.sources": []}
+    assert flatten({"data": {"sources": []}}) == {"data.sources": []}
 
 
 def test_card_shows_version_segments_and_changes(configs) -> None:
@@ -297,3 +298,59 @@ def test_card_cautions_when_parent_and_child_were_scored_on_different_hosts(conf
     assert "Caution: the parent's host (int8 CPU flags ['avx2']" in other
     unknown = render_model_card(child, dict(CHILD_METRICS, host=vnni), None, parent, PARENT_METRICS)
     assert "Caution: the parent's host (not recorded in its report)" in unknown
+
+
+def _labelled(path: Path, source: str, n: int = 24) -> Path:
+    causes = ["refund", "order_status", "order_change"]
+    path.write_text("".join(json.dumps({
+        "id": f"{source}-{i}",
+        "turns": [{"speaker": "customer", "text": f"please {causes[i % 3].replace('_', ' ')} for order {i}"}],
+        "labels": {"cause": causes[i % 3]},
+        "meta": {"source": source},
+    }) + "\n" for i in range(n)))
+    return path
+
+
+def test_card_shows_sources_it_never_trained_on_and_keeps_them(tiny_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model, folder)
+    outside_file = _labelled(tmp_path / "outside.jsonl", "elsewhere")
+    train_file = _labelled(tmp_path / "train.jsonl", "synthetic", 60)
+    held = evaluate_model(folder, [train_file])
+    outside = evaluate_model(folder, [], heldout_data=[outside_file], baselines=["tfidf_lr"], train_data=[train_file])
+    text = write_card(folder, held, outside=outside).read_text()
+    m, b = outside["by_source"]["elsewhere"]["contact_cause"], outside["baselines"]["tfidf_lr"]["by_source"]["elsewhere"]["contact_cause"]
+    d = outside["vs_baselines"]["tfidf_lr"]["by_source"]["elsewhere"]["contact_cause"]
+    section = text.split("## Sources it never trained on")[1].split("\n## ")[0]
+    assert (f"| contact_cause | elsewhere | 24 | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['macro_f1_gold']:.3f} | "
+            f"{m['ece']:.3f} | {b['accuracy']:.3f} | {d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] |") in section
+    assert "| contact_cause | all outside | 24 |" in section
+    assert f"on 24 records from sources outside its training data it reached contact_cause accuracy {m['accuracy']:.2f} with ECE {m['ece']:.3f}" in text
+    kept = json.loads((folder / "metrics.json").read_text())
+    assert kept["outside"]["by_source"] == outside["by_source"] and kept["heads"] == held["heads"]
+    verify_manifest(folder)
+    # regenerating the card from the folder alone keeps the section (metrics.json carries it)
+    res = CliRunner().invoke(app, ["card", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert (folder / "README.md").read_text() == text
+
+
+def test_an_outside_report_on_a_trained_source_or_without_metrics_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model, folder)
+    (folder / "metrics.json").unlink(missing_ok=True)
+    seen = evaluate_model(folder, [], heldout_data=[_labelled(tmp_path / "seen.jsonl", "Synthetic")])
+    elsewhere = evaluate_model(folder, [], heldout_data=[_labelled(tmp_path / "o.jsonl", "elsewhere")])
+    before = (folder / "README.md").read_text()
+    (tmp_path / "seen.json").write_text(json.dumps(seen))
+    (tmp_path / "elsewhere.json").write_text(json.dumps(elsewhere))
+    runner = CliRunner()
+    res = runner.invoke(app, ["card", str(folder), "--outside", str(tmp_path / "elsewhere.json")])
+    assert res.exit_code == 2 and "needs held-out metrics first" in res.output
+    (tmp_path / "held.json").write_text(json.dumps(elsewhere))
+    res = runner.invoke(app, ["card", str(folder), "--metrics", str(tmp_path / "held.json"), "--outside", str(tmp_path / "seen.json")])
+    assert res.exit_code == 2 and "source 'Synthetic' is one the model trained on" in res.output
+    assert (folder / "README.md").read_text() == before and not (folder / "metrics.json").exists()
+    # without an outside report the card says that transfer was not measured
+    fresh = write_card(folder, elsewhere).read_text()
+    assert "**Sources it never saw** were not measured for this model" in fresh and "## Sources it never trained on" not in fresh

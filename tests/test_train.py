@@ -342,3 +342,29 @@ def test_training_with_request_views_counts_them(tmp_path: Path) -> None:
     n_train = info["sources"][0]["train"]
     assert info["augmented"] == {"customer_only_views": 0, "heads": ["contact_cause"], "request_views": n_train}
     assert info["labelled_per_head"]["contact_cause"] == 2 * n_train and info["labelled_per_head"]["resolution"] == n_train
+
+
+def test_resume_continues_the_same_run_and_refuses_different_settings(tmp_path: Path) -> None:
+    from convo_outcomes.train import TrainError, train
+
+    whole = train(_tiny_run(tmp_path, "whole", {}, {"max_steps": 6}))
+    first = train(_tiny_run(tmp_path, "split", {}, {"max_steps": 6, "stop_after_steps": 3}))
+    assert first.steps == 3
+    with pytest.raises(TrainError) as err:
+        train(_tiny_run(tmp_path, "split", {"augment": {"customer_only": 0.5}}, {"max_steps": 6}), resume=True)
+    assert "data.augment.customer_only: the run has 0.0, now 0.5" in str(err.value)
+    assert "stop_after_steps: the run" not in str(err.value)  # how long a run goes may change on resume
+    # a run started before a setting existed resumes when the setting is at its default, not when it is not
+    saved_path = tmp_path / "split" / "train_config.json"
+    saved = json.loads(saved_path.read_text())
+    del saved["optim"]["evidence_weight"]
+    saved_path.write_text(json.dumps(saved))
+    with pytest.raises(TrainError, match=r"optim.evidence_weight: the run has '\(unset\)', now 0.7"):
+        train(_tiny_run(tmp_path, "split", {}, {"max_steps": 6, "evidence_weight": 0.7}), resume=True)
+    resumed = train(_tiny_run(tmp_path, "split", {}, {"max_steps": 6}), resume=True)
+    assert resumed.steps == whole.steps == 6
+    # the last weights (final/ holds the best by validation, which the stop's extra validation may change)
+    a = torch.load(tmp_path / "whole" / "checkpoint" / "state.pt", weights_only=False)
+    b = torch.load(tmp_path / "split" / "checkpoint" / "state.pt", weights_only=False)
+    assert a["state"]["step"] == b["state"]["step"] == 6
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])  # no batch lost or repeated

@@ -317,13 +317,15 @@ def card_cmd(
     model: Path = typer.Argument(..., help="Exported model folder."),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="An evaluate --json report to include."),
     parent: Optional[Path] = typer.Option(None, "--parent", help="The parent's exported folder: adds 'Changes since the parent'."),
+    outside: Optional[Path] = typer.Option(None, "--outside", help="An evaluate --json report on sources the model never trained on: adds 'Sources it never trained on'."),
 ) -> None:
     """Regenerate a model folder's card (README.md), metrics.json and manifest."""
     from .export import ExportError, write_card
 
     report = json.loads(metrics.read_text()) if metrics else None
+    outside_report = json.loads(outside.read_text()) if outside else None
     try:
-        typer.echo(f"wrote {write_card(model, report, parent=parent)}")
+        typer.echo(f"wrote {write_card(model, report, parent=parent, outside=outside_report)}")
     except ExportError as e:
         _fail(str(e))
 

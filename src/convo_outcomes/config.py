@@ -312,3 +312,39 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
             node = nxt
         node[parts[-1]] = yaml.safe_load(raw)
     return out
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": leaf}``; a list of mappings by index (``data.sources[0].weight``,
+    so a card names the one field that changed), other lists are leaves (compared whole)."""
+    if not isinstance(d, dict):
+        return {prefix: d} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for i, item in enumerate(v):
+                out.update(flatten(item, f"{key}[{i}]"))
+        else:
+            out[key] = v
+    return out
+
+
+# Settings a resumed run may change: how long it runs and how it uses the machine, not what it learns from.
+RESUMABLE = ("output_dir", "optim.max_steps", "optim.max_minutes", "optim.stop_after_steps", "optim.epochs",
+             "optim.patience", "optim.checkpoint_minutes", "optim.threads", "optim.state_cache_gb")
+
+
+def resume_differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Each setting that differs between a run's saved config and the one it is resumed with, other than
+    RESUMABLE ones: a resume with different data, model or optimiser settings would silently train a
+    different run from the checkpoint on."""
+    a, b = flatten(dict(saved)), flatten(dict(now))
+    # a setting the run's config lacks was added to the code after it started: at its default it changes nothing
+    defaults = flatten(TrainConfig.from_dict({"data": {"synth": {"n": 1}}}).to_dict())
+    return [f"{k}: the run has {a.get(k, '(unset)')!r}, now {b.get(k, '(unset)')!r}"
+            for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and not k.startswith(RESUMABLE)
+            and not (k not in a and k in defaults and k != "data.synth.n" and b.get(k) == defaults[k])]

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import block_width
+from .config import block_width, flatten
 from .labels import LabelSpec
 from .model import MASK_FILL, OutcomeModel, collate
 from .render import RENDER_VERSION, pad_windows
@@ -378,24 +378,6 @@ def _ece(m: Mapping[str, Any]) -> str:
     return _f(m.get("ece")) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as ``{"a.b.c": leaf}``; a list of mappings by index (``data.sources[0].weight``,
-    so a card names the one field that changed), other lists are leaves (compared whole)."""
-    if not isinstance(d, dict):
-        return {prefix: d} if prefix else {}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, key))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            for i, item in enumerate(v):
-                out.update(_flatten(item, f"{key}[{i}]"))
-        else:
-            out[key] = v
-    return out
-
-
 def _ref(config: dict[str, Any]) -> str:
     return f"{config.get('name')}@{config.get('version')}"
 
@@ -431,8 +413,8 @@ def changes_since_parent(
             added, removed = [c for c in new_c if c not in old_c], [c for c in old_c if c not in new_c]
             if added or removed:
                 classes[h] = {"added": added, "removed": removed}
-    new_cfg = _flatten((config.get("training") or {}).get("config", {}))
-    old_cfg = _flatten((parent_config.get("training") or {}).get("config", {}))
+    new_cfg = flatten((config.get("training") or {}).get("config", {}))
+    old_cfg = flatten((parent_config.get("training") or {}).get("config", {}))
     training = [
         {"key": k, "old": old_cfg.get(k), "new": new_cfg.get(k)}
         for k in sorted(set(new_cfg) | set(old_cfg))
@@ -490,6 +472,58 @@ def _interval(d: dict[str, Any]) -> str:
 
 def _signed(v: float | None) -> str:
     return "-" if v is None else f"{v:+.3f}"
+
+
+OUTSIDE_KEYS = ("heads", "by_source", "baselines", "baselines_train_n", "vs_baselines", "data", "host")
+
+
+def outside_report(config: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an evaluate report on sources the model never trained on that its card keeps.
+
+    Refuses a report with a source the model trained on: figures on a seen source would read as transfer."""
+    trained = {str(d.get("name", "")).lower() for d in config.get("training", {}).get("data_sources", [])}
+    seen = sorted(src for src in report.get("by_source", {}) if src.lower() in trained)
+    if seen:
+        raise ExportError(f"outside report: source {seen[0]!r} is one the model trained on; expected only sources "
+                          f"outside {sorted(trained)}")
+    if not report.get("by_source"):
+        raise ExportError("outside report: no by_source figures; expected an evaluate --json report")
+    return {k: report[k] for k in OUTSIDE_KEYS if k in report}
+
+
+def _outside_lines(outside: Mapping[str, Any]) -> list[str]:
+    base = list(outside.get("baselines") or {})
+    vs = outside.get("vs_baselines") or {}
+    lines = [
+        "",
+        "## Sources it never trained on",
+        "From `convo-outcomes evaluate` on labelled records from sources outside the training data (none of their"
+        " records, nor any from the same source, was trained on)." + _host_note(outside.get("host")),
+        "`macro-F1 (gold)` averages over the classes the source has; plain macro-F1 also counts, at F1 0, every class"
+        " the model predicts that the source lacks."
+        + (f" Baselines fitted on the model's {outside['baselines_train_n']:,} training records." if outside.get("baselines_train_n") else ""),
+        "",
+        "| head | source | n | accuracy | macro-F1 | macro-F1 (gold) | ECE |" + "".join(f" {n} accuracy | vs {n} (macro-F1) [95%] |" for n in base),
+        "|---|---|---|---|---|---|---|" + "---|---|" * len(base),
+    ]
+    for src, heads in [("all", outside.get("heads", {}))] + list(outside.get("by_source", {}).items()):
+        for h, m in heads.items():
+            row = [src if src != "all" else "all outside", str(m["n"]), _f(m["accuracy"]), _f(m["macro_f1"]), _f(m.get("macro_f1_gold")), _f(m.get("ece"))]
+            for n in base:
+                row += [_f(_pick(outside["baselines"][n], src, h).get("accuracy")), _interval(_pick(vs.get(n, {}), src, h))]
+            lines.append(f"| {h} | " + " | ".join(row) + " |")
+    return lines
+
+
+def _outside_limitation(outside: Mapping[str, Any] | None) -> list[str]:
+    if not outside:
+        return ["- **Sources it never saw** were not measured for this model: expect lower accuracy than the held-out"
+                " table shows, and retrain on your labels."]
+    parts = [f"{h} accuracy {m['accuracy']:.2f} with ECE {_f(m.get('ece'))}" for h, m in outside.get("heads", {}).items()]
+    return ["- **Sources it never saw**: the held-out table measures sources the model trained on; on "
+            f"{outside.get('data', {}).get('n', '?')} records from sources outside its training data it reached "
+            + ", ".join(parts) + " (see 'Sources it never trained on'). Calibration is fitted on its own sources and does"
+            " not carry over; retrain on your labels before trusting its probabilities on a new source."]
 
 
 def _changes_lines(ch: dict[str, Any], have_metrics: bool) -> list[str]:
@@ -769,6 +803,8 @@ def render_model_card(
                         worse.append(f"{h} on {src}: {m['macro_f1']:.3f} vs {name} {bm:.3f}{tell}")
         lines += ["", "## Where a baseline is better", ""]
         lines += [f"- {w}" for w in worse] if worse else ["None: this model matches or beats every baseline on every head and source."]
+    if metrics and metrics.get("outside"):
+        lines += _outside_lines(metrics["outside"])
     if metrics:
         lines += _segment_lines(metrics)
     if metrics and metrics.get("slices"):
@@ -795,6 +831,7 @@ def render_model_card(
         "  conversations only; expect lower accuracy on real traffic until retrained on your labels.",
         "- **Resolution** on public data comes from STAR (resolved/unresolved as answered by the customer); it has no",
         "  escalated class, which comes from generated data only.",
+        *_outside_limitation((metrics or {}).get("outside")),
         "- Public sources are role-played (Wizard-of-Oz, crowd workers) and short; long calls are generated.",
         "  English only. Dynamic int8 quantization scales activations per batch, so a conversation's",
         "  probabilities can differ in the 4th decimal depending on what it was batched with.",
@@ -807,11 +844,17 @@ def render_model_card(
     return "\n".join(lines) + "\n"
 
 
-def write_card(folder: str | Path, metrics: dict[str, Any] | None = None, parent: str | Path | None = None) -> Path:
+def write_card(
+    folder: str | Path,
+    metrics: dict[str, Any] | None = None,
+    parent: str | Path | None = None,
+    outside: dict[str, Any] | None = None,
+) -> Path:
     """(Re)write README.md and metrics.json of an exported folder, then its manifest.
 
     ``parent``: the parent's exported folder; its config.json (and metrics.json, if any) feed the
-    card's "Changes since the parent" section.
+    card's "Changes since the parent" section. ``outside``: an evaluate report on sources the model never
+    trained on, kept in metrics.json under "outside" for the card's "Sources it never trained on".
     """
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
@@ -823,10 +866,17 @@ def write_card(folder: str | Path, metrics: dict[str, Any] | None = None, parent
         parent_config = json.loads((parent / "config.json").read_text())
         if (parent / "metrics.json").exists():
             parent_metrics = json.loads((parent / "metrics.json").read_text())
-    if metrics is not None:
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    elif (folder / "metrics.json").exists():
+    if metrics is None and (folder / "metrics.json").exists():
         metrics = json.loads((folder / "metrics.json").read_text())
+        rewrite = outside is not None
+    else:
+        rewrite = metrics is not None
+    if outside is not None:
+        if metrics is None:
+            raise ExportError(f"{folder}: an outside report needs held-out metrics first (--metrics, or a metrics.json in the folder)")
+        metrics = {**metrics, "outside": outside_report(config, outside)}
+    if rewrite:
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     parity = json.loads((folder / "parity.json").read_text()) if (folder / "parity.json").exists() else None
     (folder / "README.md").write_text(render_model_card(config, metrics, parity, parent_config, parent_metrics))
     write_manifest(folder)

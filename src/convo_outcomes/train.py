@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import POOLINGS, TrainConfig
+from .config import POOLINGS, RESUMABLE, TrainConfig, resume_differences
 from .labels import LabelSpec
 from .metrics import calibration_summary, evaluate_outputs, fit_temperature, softmax
 from .model import OutcomeModel, StateCache, build_encoder, collate, predict_features, predict_logits, token_turns
@@ -404,6 +404,14 @@ def train(cfg: TrainConfig, resume: bool = False, output_dir: str | Path | None 
     ckpt_dir = out / "checkpoint"
     if out.exists() and not resume and (ckpt_dir / "state.pt").exists():
         raise TrainError(f"{out} already holds a checkpoint: pass --resume to continue, or choose another output_dir")
+    if resume and (ckpt_dir / "state.pt").exists() and (out / "train_config.json").exists():
+        differ = resume_differences(json.loads((out / "train_config.json").read_text()), cfg.to_dict())
+        if differ:
+            raise TrainError(
+                f"{out}: --resume with settings that differ from the run's train_config.json (only "
+                f"{', '.join(RESUMABLE)} may change): " + "; ".join(differ)
+                + ". Pass the run's own overrides again, or start a new output_dir."
+            )
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     _set_seed(cfg.seed)

@@ -1,5 +1,5 @@
 # Sourced by the recipes (default.sh, default_heads.sh, default_encoder.sh, default_refit.sh, default_mass.sh,
-# default_tune.sh, default_cause.sh, default_views.sh, default_industries.sh, default_wide.sh, default_wide_tune.sh, default_blend.sh, realtime.sh, realtime_refit.sh, realtime_blend.sh, holdout.sh, holdout_lpft.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
+# default_tune.sh, default_cause.sh, default_views.sh, default_industries.sh, default_wide.sh, default_wide_tune.sh, default_blend.sh, realtime.sh, realtime_refit.sh, realtime_blend.sh, holdout.sh, holdout_lpft.sh, outside.sh) after they cd to the checkout's root. Sets what they share: no hub, BIN (the venv's bin),
 # SHARED (the public data, ../shared/data unless given) and PUBLIC (array of its JSONL files).
 export HF_HUB_OFFLINE=1
 BIN=${BIN:-.venv/bin}
